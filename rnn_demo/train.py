@@ -185,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                              weight_decay=args.weight_decay, seed=args.seed, max_len=args.max_len,
                              val_fraction=args.val_fraction, min_freq=args.min_freq)
     if args.dry_run:
-        dataset = synthetic_dataset(800, args.seed)
-        settings.epochs = min(settings.epochs, 3)
+        dataset = synthetic_dataset(1600, args.seed)
+        settings.epochs = min(settings.epochs, 4)
         settings.min_freq = 1
+        settings.val_fraction = 0.2
         data_info = {"path": "<synthetic>", "format": "generated", "rows": len(dataset), "sha256": None}
     else:
         if not args.data:

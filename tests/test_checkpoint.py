@@ -1,0 +1,92 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from rnn_demo.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rnn_demo.models import TextClassifier, preset_config
+from rnn_demo.tokenizer import Vocab, encode_batch
+
+
+@pytest.fixture()
+def saved(tmp_path):
+    vocab = Vocab.build(["the cat sat on the mat", "dogs chase cats", "markets fall"], min_freq=1)
+    torch.manual_seed(0)
+    model = TextClassifier(preset_config("bilstm", len(vocab))).eval()
+    path = save_checkpoint(tmp_path / "ckpt", model, vocab, "bilstm", {"epochs": []})
+    return path, model, vocab
+
+
+def test_round_trip_gives_identical_logits(saved):
+    path, model, vocab = saved
+    ckpt = load_checkpoint(path)
+    tokens, lengths = encode_batch(vocab, ["the cat sat", "markets fall on dogs", "zebra"])
+    with torch.no_grad():
+        assert torch.equal(model(tokens, lengths), ckpt.model(tokens, lengths))
+    assert ckpt.preset == "bilstm" and ckpt.vocab == vocab and not ckpt.model.training
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json", "metrics.json"])
+def test_missing_file_is_named(saved, name):
+    path, *_ = saved
+    (path / name).unlink()
+    with pytest.raises(CheckpointError, match=rf"{name}.*missing"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json", "metrics.json"])
+def test_truncated_file_is_named(saved, name):
+    path, *_ = saved
+    data = (path / name).read_bytes()
+    (path / name).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=rf"{name}"):
+        load_checkpoint(path)
+
+
+def test_unknown_preset(saved):
+    path, *_ = saved
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["preset"] = "transformer-xl"
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="config.json: unknown preset 'transformer-xl'"):
+        load_checkpoint(path)
+
+
+def test_wrong_vocab_size(saved):
+    path, *_ = saved
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["model"]["vocab_size"] += 1
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="tokenizer.json: vocabulary has .* tokens but .*vocab_size"):
+        load_checkpoint(path)
+
+
+def test_other_tokenizer_is_detected(saved):
+    path, *_ = saved
+    Vocab.build(["completely different words here"], min_freq=1).save(path / "tokenizer.json")
+    with pytest.raises(CheckpointError, match="tokenizer.json: sha256 differs"):
+        load_checkpoint(path)
+
+
+def test_shape_mismatch_names_tensor(saved):
+    path, *_ = saved
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["model"]["hidden_size"] = 7
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"model.safetensors: tensor '.*' has shape"):
+        load_checkpoint(path)
+
+
+def test_config_for_another_architecture(saved):
+    path, *_ = saved
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["model"]["bidirectional"] = False
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="unexpected"):
+        load_checkpoint(path)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="folder not found"):
+        load_checkpoint(tmp_path / "nowhere")
