@@ -128,6 +128,22 @@ def _trace_export(model: nn.Module, path: Path, with_states: bool, opset: int) -
         )
 
 
+def _declare_output_shapes(proto: onnx.ModelProto, model: TextClassifier) -> None:
+    """Write the full output shapes into the graph (tracing leaves some widths symbolic):
+    logits (batch, C), states (batch, seq, D*H); Triton configs are generated from these."""
+    config = model.config
+    shapes = {LOGITS: ["batch", config.num_classes], STATES: ["batch", "seq", config.state_size]}
+    for output in proto.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        for dim, want in zip(dims, shapes[output.name]):
+            if isinstance(want, int):
+                dim.Clear()
+                dim.dim_value = want
+            else:
+                dim.Clear()
+                dim.dim_param = want
+
+
 def _random_batch(rng: np.random.Generator, batch: int, seq: int, vocab_size: int):
     tokens = rng.integers(0, vocab_size, size=(batch, seq), dtype=np.int64)
     lengths = rng.integers(1, seq + 1, size=batch, dtype=np.int64)
@@ -240,6 +256,7 @@ def export_checkpoint(checkpoint: str | Path | Checkpoint, out: str | Path, with
         _trace_export(_WithStates(model).eval() if with_states else model, tmp, with_states, opset)
         model.eval()
         proto = onnx.load(str(tmp))
+        _declare_output_shapes(proto, model)
         for key, value in export_metadata(ckpt).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
