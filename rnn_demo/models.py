@@ -81,15 +81,15 @@ class ClassifierConfig:
 # name -> (config without vocab_size, one-line description)
 PRESETS: dict[str, tuple[dict, str]] = {
     "lesson-rnn": (
-        dict(cell="rnn", embed_dim=64, hidden_size=32, pooling="mean"),
+        dict(cell="rnn", embed_dim=64, hidden_size=32, pooling="mean", dropout=0.3),
         "The lesson's RNNClassifier: simple tanh RNN, mean of the states over real words.",
     ),
     "lesson-lstm": (
-        dict(cell="lstm", embed_dim=64, hidden_size=32, pooling="last_padded"),
+        dict(cell="lstm", embed_dim=64, hidden_size=32, pooling="last_padded", dropout=0.3),
         "The lesson's LSTMClassifier as written: reads h[-1] after the padding steps.",
     ),
     "lesson-lstm-packed": (
-        dict(cell="lstm", embed_dim=64, hidden_size=32, pooling="last"),
+        dict(cell="lstm", embed_dim=64, hidden_size=32, pooling="last", dropout=0.3),
         "The lesson's packed LSTM: the state at each headline's true last word.",
     ),
     "gru": (
