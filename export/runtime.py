@@ -76,14 +76,18 @@ def _quiet_ort_logging():
         ort.set_default_logger_severity(2)
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
+def session_options(threads: int | None = None, spinning: bool = False) -> ort.SessionOptions:
     """Session options used everywhere: full graph optimisation, sequential execution.
 
     threads: intra-op threads; None leaves onnxruntime's default (one per physical core).
+    spinning: let idle pool threads busy-wait. Off by default: on a small shared CPU (the
+    app, a training run) spinning threads steal the cores they wait for; measured on 2 busy
+    cores, lesson-lstm-packed at batch 256 took 14.5 ms with spinning, 6.0 ms without.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -1,6 +1,7 @@
 """onnxruntime wrapper: input errors, honest provider reporting, predictor parity, torch-free use."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -224,3 +225,21 @@ def test_runtime_and_classify_import_without_torch(small):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(1, 4)"
+
+
+def test_bench_smoke(tmp_path, small, capsys):
+    """The benchmark runs end to end on a tiny model and its JSON is self-consistent."""
+    from export import bench
+
+    out = tmp_path / "bench.json"
+    code = bench.main(["--checkpoints-dir", str(small[0].path.parent), "--batch-sizes", "1,3", "--seq-len", "5",
+                       "--min-time", "0", "--threads", "1", "--no-cuda", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    rows = result["results"]
+    assert {(r["backend"], r["batch"]) for r in rows} == {(b, n) for b in ("pytorch-cpu", "ort-cpu") for n in (1, 3)}
+    for s in result["speedups"]:
+        ort_row = next(r for r in rows if r["backend"] == "ort-cpu" and r["batch"] == s["batch"])
+        torch_row = next(r for r in rows if r["backend"] == "pytorch-cpu" and r["batch"] == s["batch"])
+        assert s["speedup_vs_pytorch_cpu"] == pytest.approx(ort_row["headlines_per_s"] / torch_row["headlines_per_s"])
+    assert result["machine"]["logical_cpus"] >= 1 and "| bilstm |" in capsys.readouterr().out.replace("  ", " ")
