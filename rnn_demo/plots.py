@@ -1,0 +1,344 @@
+"""Plotly figure builders. Each takes plain arrays (the model's numbers) and sets an explicit height.
+
+Figures are written as Plotly JSON specs (dicts) and wrapped in `go.Figure(..., _validate=False)`:
+Plotly's validating object model and `make_subplots` cost 10-30 ms per figure, more than the
+model itself, so subplots are laid out here by hand (`_rows`, `_grid`).
+
+Text that came from a user (headline words) is HTML-escaped before it reaches a figure:
+Plotly renders a subset of HTML tags in labels, and a headline must show as typed.
+"""
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# One colour per class, in CLASS_NAMES order (colour-blind safe: Okabe-Ito).
+CLASS_COLORS = ("#0072B2", "#009E73", "#E69F00", "#CC79A7")
+PATH_COLORS = ("#111111", "#D55E00", "#56B4E9", "#8C564B", "#7F7F7F", "#17BECF", "#BCBD22", "#F0E442")
+GRID = "#e5e5e5"
+AXIS = dict(gridcolor=GRID, zeroline=False, linecolor="#999", automargin=True)
+
+
+def class_color(index: int) -> str:
+    return CLASS_COLORS[index % len(CLASS_COLORS)]
+
+
+def esc(text: str) -> str:
+    """Escape a user-provided string for Plotly labels (which understand some HTML)."""
+    return html.escape(str(text), quote=True)
+
+
+def short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _list(x) -> list:
+    return np.asarray(x, dtype=float).tolist()
+
+
+def _layout(height: int, title: str | None = None, top: int = 50, **extra) -> dict:
+    layout = dict(
+        height=height, template={}, paper_bgcolor="white", plot_bgcolor="white",
+        font=dict(size=12, family="Arial, sans-serif"), margin=dict(l=50, r=15, t=top, b=45),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=11)),
+        hoverlabel=dict(namelength=-1), annotations=[],
+    )
+    if title:
+        layout["title"] = dict(text=title, x=0.01, xanchor="left", font=dict(size=14))
+    layout.update(extra)
+    return layout
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
+def _axis_names(k: int) -> tuple[str, str, str, str]:
+    """k-th subplot (0-based) -> ('x2', 'y2', 'xaxis2', 'yaxis2')."""
+    suffix = "" if k == 0 else str(k + 1)
+    return f"x{suffix}", f"y{suffix}", f"xaxis{suffix}", f"yaxis{suffix}"
+
+
+def _rows(n: int, gap: float) -> list[tuple[float, float]]:
+    """Vertical domains of n stacked rows, top first."""
+    h = (1.0 - gap * (n - 1)) / n
+    clamp = lambda v: round(min(1.0, max(0.0, v)), 6)  # noqa: E731  (float error must not leave [0, 1])
+    return [(clamp(1.0 - (i + 1) * h - i * gap), clamp(1.0 - i * h - i * gap)) for i in range(n)]
+
+
+def _grid(n: int, cols: int, hgap: float, vgap: float) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """(x domain, y domain) of n cells in a rows x cols grid, filled row by row."""
+    rows = max(1, -(-n // cols))
+    w = (1.0 - hgap * (cols - 1)) / cols
+    ys = _rows(rows, vgap)
+    return [((round(c * (w + hgap), 6), round(min(1.0, c * (w + hgap) + w), 6)), ys[r])
+            for r, c in ((k // cols, k % cols) for k in range(n))]
+
+
+def _subplot_title(text: str, x: tuple[float, float], y: tuple[float, float]) -> dict:
+    return dict(text=text, x=(x[0] + x[1]) / 2, y=y[1], xref="paper", yref="paper", xanchor="center",
+                yanchor="bottom", showarrow=False, font=dict(size=13))
+
+
+def message_figure(text: str, height: int = 200) -> go.Figure:
+    """An empty figure carrying a short message (e.g. "type a headline first")."""
+    layout = _layout(height)
+    layout["xaxis"] = dict(visible=False)
+    layout["yaxis"] = dict(visible=False)
+    layout["annotations"] = [dict(text=esc(text), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                                  font=dict(size=14, color="#555"))]
+    return _figure([], layout)
+
+
+# ---------------------------------------------------------------- trajectories
+
+def _cloud_traces(cloud, labels, class_names: Sequence[str], dims: int, showlegend: bool, where: dict) -> list[dict]:
+    cloud, labels = np.asarray(cloud, dtype=float), np.asarray(labels)
+    traces = []
+    for c, name in enumerate(class_names):
+        pts = cloud[labels == c] if len(cloud) else cloud
+        if not len(pts):
+            continue
+        t = dict(type="scatter3d" if dims == 3 else "scatter", mode="markers", name=f"reference: {name}",
+                 legendgroup=f"cloud{c}", showlegend=showlegend, hoverinfo="name",
+                 marker=dict(color=class_color(c), size=2.5 if dims == 3 else 4, opacity=0.25),
+                 x=_list(pts[:, 0]), y=_list(pts[:, 1]), **where)
+        if dims == 3:
+            t["z"] = _list(pts[:, 2])
+        traces.append(t)
+    return traces
+
+
+def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dict,
+                 label_words: bool = True) -> list[dict]:
+    """A headline's path (line + one marker per word), its start (open circle) and end (star)."""
+    xyz = np.asarray(path["coords"], dtype=float)
+    words = [esc(t) for t in path["tokens"]]
+    name = esc(short(path["name"]))
+    group = path.get("group", name)
+    kind = "scatter3d" if dims == 3 else "scatter"
+
+    def pts(index) -> dict:
+        sel = xyz[index]
+        d = dict(x=_list(sel[:, 0]), y=_list(sel[:, 1]))
+        if dims == 3:
+            d["z"] = _list(sel[:, 2])
+        return d
+
+    last = len(xyz) - 1
+    traces = [dict(type=kind, mode="lines+markers", name=name, legendgroup=group, showlegend=showlegend,
+                   text=[f"{i + 1}. {w}" for i, w in enumerate(words)],
+                   hovertemplate="%{text}<extra>" + name + "</extra>",
+                   line=dict(color=color, width=4 if dims == 3 else 2.5, dash=path.get("dash", "solid")),
+                   marker=dict(color=color, size=3 if dims == 3 else 6), **pts(slice(None)), **where)]
+    for idx, symbol, what in ((0, "circle-open", "start"), (last, "diamond" if dims == 3 else "star", "end")):
+        traces.append(dict(type=kind, mode="markers", name=f"{what}", legendgroup=group, showlegend=False,
+                           text=[f"{what}: {words[idx]}"], hovertemplate="%{text}<extra></extra>",
+                           marker=dict(color=color, size=(7 if dims == 3 else 13 if what == "start" else 16),
+                                       symbol=symbol, line=dict(width=2, color=color)),
+                           **pts([idx]), **where))
+    if dims == 2 and label_words and len(xyz) <= 30:
+        traces.append(dict(type="scatter", mode="text", text=words, textposition="top center",
+                           textfont=dict(size=10, color=color), legendgroup=group, showlegend=False,
+                           hoverinfo="skip", **pts(slice(None)), **where))
+    if path.get("readout") is not None:  # mean pooling: the point the classifier actually reads
+        r = np.asarray(path["readout"], dtype=float)[None, :]
+        d = dict(x=_list(r[:, 0]), y=_list(r[:, 1]))
+        if dims == 3:
+            d["z"] = _list(r[:, 2])
+        traces.append(dict(type=kind, mode="markers", name="mean", legendgroup=group, showlegend=False,
+                           text=["mean of the states: what the classifier reads"],
+                           hovertemplate="%{text}<extra></extra>",
+                           marker=dict(color=color, size=6 if dims == 3 else 12, symbol="x"), **d, **where))
+    return traces
+
+
+def trajectory_figure(panels: list[dict], class_names: Sequence[str], dims: int = 2,
+                      title: str | None = None, panel_height: int = 420) -> go.Figure:
+    """Hidden-state paths over a faint reference cloud; one panel per direction, stacked.
+
+    Each panel: {"title", "cloud" (N, 3), "labels" (N,), "paths": [{"name", "coords" (T, 3) in
+    reading order, "tokens" in reading order, optional "readout" (3,)}], optional "axis" labels}.
+    """
+    if dims not in (2, 3):
+        raise ValueError("dims must be 2 or 3")
+    n = len(panels)
+    height = 150 + panel_height * n
+    domains = _rows(n, 90 / height if n > 1 else 0.0)
+    layout = _layout(height, title or "Hidden-state trajectory", top=60)
+    layout["margin"].update(b=20)
+    layout["legend"].update(yanchor="top", y=-50 / height)  # below the plot: it wraps on phones
+    data: list[dict] = []
+    for k, (panel, ydom) in enumerate(zip(panels, domains)):
+        axis = panel.get("axis", ("PC1", "PC2", "PC3"))
+        if dims == 3:
+            scene = "scene" if k == 0 else f"scene{k + 1}"
+            layout[scene] = dict(domain=dict(x=[0, 1], y=list(ydom)), aspectmode="cube",
+                                 xaxis=dict(title=dict(text=axis[0])), yaxis=dict(title=dict(text=axis[1])),
+                                 zaxis=dict(title=dict(text=axis[2])))
+            where = {"scene": scene}
+        else:
+            x, y, xa, ya = _axis_names(k)
+            layout[xa] = dict(AXIS, domain=[0, 1], anchor=y, title=dict(text=axis[0]))
+            layout[ya] = dict(AXIS, domain=list(ydom), anchor=x, title=dict(text=axis[1]))
+            where = {"xaxis": x, "yaxis": y}
+        layout["annotations"].append(_subplot_title(esc(panel["title"]), (0, 1), ydom))
+        data += _cloud_traces(panel["cloud"], panel["labels"], class_names, dims, k == 0, where)
+        for i, path in enumerate(panel["paths"]):
+            data += _path_traces(path, PATH_COLORS[i % len(PATH_COLORS)], dims, k == 0, where)
+    return _figure(data, layout)
+
+
+def small_multiples_figure(panels: list[dict], class_names: Sequence[str], cols: int = 2,
+                           cell_height: int = 250) -> go.Figure:
+    """2-D trajectories, one small panel per (model, direction), each over its own reference cloud."""
+    n = max(1, len(panels))
+    rows = -(-n // cols)
+    height = 140 + cell_height * rows
+    layout = _layout(height, "Trajectories: one panel per model and direction", top=60)
+    layout["legend"].update(yanchor="top", y=-20 / height)
+    layout["margin"].update(l=15, r=15, b=20)
+    data: list[dict] = []
+    for k, (panel, (xdom, ydom)) in enumerate(zip(panels, _grid(n, cols, 0.05, 60 / height))):
+        x, y, xa, ya = _axis_names(k)
+        layout[xa] = dict(AXIS, domain=list(xdom), anchor=y, showticklabels=False)
+        layout[ya] = dict(AXIS, domain=list(ydom), anchor=x, showticklabels=False)
+        layout["annotations"].append(_subplot_title(esc(panel["title"]), xdom, ydom))
+        where = {"xaxis": x, "yaxis": y}
+        data += _cloud_traces(panel["cloud"], panel["labels"], class_names, 2, k == 0, where)
+        for i, path in enumerate(panel["paths"]):
+            data += _path_traces(path, PATH_COLORS[i % len(PATH_COLORS)], 2, k == 0, where, label_words=False)
+    return _figure(data, layout)
+
+
+# ---------------------------------------------------------------- per-word views
+
+def _word_axis(words: list[str], **extra) -> dict:
+    x = list(range(1, len(words) + 1))
+    return dict(AXIS, tickmode="array", tickvals=x, ticktext=words, tickangle=-45 if len(x) > 8 else 0, **extra)
+
+
+def prefix_figure(tokens: Sequence[str], probs: np.ndarray, class_names: Sequence[str],
+                  height: int = 360) -> go.Figure:
+    """Class probabilities after each word: what the model answers if the headline ended there."""
+    probs = np.asarray(probs, dtype=float)
+    words = [esc(t) for t in tokens]
+    x = list(range(1, len(words) + 1))
+    data = [dict(type="scatter", x=x, y=_list(probs[:, c]), mode="lines+markers", name=name,
+                 line=dict(color=class_color(c), width=2.5), customdata=words,
+                 hovertemplate="after '%{customdata}': %{y:.3f}<extra>" + esc(name) + "</extra>")
+            for c, name in enumerate(class_names)]
+    layout = _layout(height, "Prediction as it reads", top=70)
+    layout["xaxis"] = _word_axis(words, title=dict(text="words read so far"))
+    layout["yaxis"] = dict(AXIS, range=[0, 1.02], title=dict(text="probability"))
+    return _figure(data, layout)
+
+
+def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, tuple[float, float]]],
+                     panel_height: int = 160, title: str | None = None) -> go.Figure:
+    """Stacked heatmaps (units x words): one per (name, matrix (H, T), (zmin, zmax)), shared word axis."""
+    words = [esc(t) for t in tokens]
+    x = list(range(1, len(words) + 1))
+    n = len(panels)
+    height = 90 + panel_height * n + (40 if len(words) > 8 else 0)
+    layout = _layout(height, title, top=60)
+    domains = _rows(n, 38 / height)
+    data = []
+    for k, ((name, matrix, (zmin, zmax)), ydom) in enumerate(zip(panels, domains)):
+        matrix = np.asarray(matrix, dtype=float)
+        xs, ys, xa, ya = _axis_names(k)
+        signed = zmin < 0
+        data.append(dict(
+            type="heatmap", z=np.round(matrix, 4).tolist(), x=x, y=list(range(1, matrix.shape[0] + 1)),
+            zmin=zmin, zmax=zmax, colorscale="RdBu" if signed else "Viridis", reversescale=signed,
+            showscale=False, xaxis=xs, yaxis=ys,
+            customdata=[words] * matrix.shape[0],
+            hovertemplate="word '%{customdata}', unit %{y}<br>" + esc(name) + " = %{z:.3f}<extra></extra>"))
+        last = k == n - 1
+        layout[xa] = (_word_axis(words, domain=[0, 1], anchor=ys, showgrid=False) if last else
+                      dict(AXIS, domain=[0, 1], anchor=ys, showticklabels=False, showgrid=False))
+        if k:
+            layout[xa]["matches"] = "x"
+        layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs, autorange="reversed", showgrid=False,
+                          title=dict(text="unit", font=dict(size=11)))
+        layout["annotations"].append(_subplot_title(esc(name), (0, 1), ydom))
+    return _figure(data, layout)
+
+
+# ---------------------------------------------------------------- comparisons and the model card
+
+def compare_figure(model_names: Sequence[str], probs: np.ndarray, class_names: Sequence[str],
+                   height: int = 360) -> go.Figure:
+    """Grouped bars: each model's class probabilities for the same headline."""
+    probs = np.asarray(probs, dtype=float)
+    data = [dict(type="bar", x=list(model_names), y=_list(probs[:, c]), name=name, marker=dict(color=class_color(c)),
+                 hovertemplate="%{x}: %{y:.3f}<extra>" + esc(name) + "</extra>")
+            for c, name in enumerate(class_names)]
+    layout = _layout(height, "Every model on the first headline", top=80, barmode="group")
+    layout["xaxis"] = dict(AXIS)
+    layout["yaxis"] = dict(AXIS, range=[0, 1], title=dict(text="probability"))
+    return _figure(data, layout)
+
+
+def confusion_figure(confusion: np.ndarray, class_names: Sequence[str], height: int = 380) -> go.Figure:
+    """Heatmap of a confusion matrix (rows: true class, columns: predicted), counts written in."""
+    m = np.asarray(confusion)
+    data = [dict(type="heatmap", z=m.tolist(), x=list(class_names), y=list(class_names), colorscale="Blues",
+                 showscale=False, text=m.tolist(), texttemplate="%{text}",
+                 hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>")]
+    layout = _layout(height, "Confusion matrix (test set)", top=50)
+    layout["xaxis"] = dict(title=dict(text="predicted class"), automargin=True)
+    layout["yaxis"] = dict(title=dict(text="true class"), autorange="reversed", automargin=True)
+    return _figure(data, layout)
+
+
+def training_curves_figure(epochs: list[dict], height: int = 340) -> go.Figure:
+    """Loss and accuracy per epoch from metrics.json's "epochs" list (whatever keys are present)."""
+    x = [e.get("epoch", i + 1) for i, e in enumerate(epochs)]
+    series = [("train_loss", 0, "#0072B2", "solid"), ("val_loss", 0, "#D55E00", "dash"),
+              ("train_accuracy", 1, "#0072B2", "solid"), ("val_accuracy", 1, "#D55E00", "dash")]
+    data = []
+    for key, k, color, dash in series:
+        if not any(key in e for e in epochs):
+            continue
+        xs, ys, _, _ = _axis_names(k)
+        data.append(dict(type="scatter", x=x, y=[e.get(key) for e in epochs], mode="lines+markers",
+                         name=key.replace("_", " "), line=dict(color=color, dash=dash), xaxis=xs, yaxis=ys))
+    layout = _layout(height, "Training curves", top=80)
+    for k, ((xdom, ydom), name) in enumerate(zip(_grid(2, 2, 0.14, 0), ("loss", "accuracy"))):
+        xs, ys, xa, ya = _axis_names(k)
+        layout[xa] = dict(AXIS, domain=list(xdom), anchor=ys, dtick=1, title=dict(text="epoch"))
+        layout[ya] = dict(AXIS, domain=[0, 0.92], anchor=xs, title=dict(text=name))
+    layout["legend"].update(y=1.08)
+    return _figure(data, layout)
+
+
+def drift_figure(ks: Sequence[int], probs: dict[str, np.ndarray], drift: dict[str, np.ndarray],
+                 target: int, class_names: Sequence[str], selected_k: int | None = None,
+                 height: int = 500) -> go.Figure:
+    """Padding drift: P(target class) and distance of the final state from the k = 0 state, per model."""
+    layout = _layout(height, "Why packing matters", top=80)
+    domains = _rows(2, 70 / height)
+    titles = [f"P({esc(class_names[target])}) with k pads appended", "distance of the final state from the k = 0 state"]
+    data = []
+    for i, (name, p) in enumerate(probs.items()):
+        color = PATH_COLORS[(i + 1) % len(PATH_COLORS)]
+        common = dict(type="scatter", x=list(ks), mode="lines+markers", legendgroup=name,
+                      line=dict(color=color, width=2.5))
+        data.append(dict(common, y=_list(np.asarray(p)[:, target]), name=esc(name)))
+        data.append(dict(common, y=_list(drift[name]), name=esc(name), showlegend=False, xaxis="x2", yaxis="y2"))
+    for k, (ydom, text) in enumerate(zip(domains, titles)):
+        xs, ys, xa, ya = _axis_names(k)
+        layout[xa] = dict(AXIS, domain=[0, 1], anchor=ys, **({"matches": "x"} if k else {}),
+                          **({"title": dict(text="k = padding tokens appended")} if k else {}))
+        layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs)
+        layout["annotations"].append(_subplot_title(text, (0, 1), ydom))
+    layout["yaxis"].update(range=[0, 1.02], title=dict(text="probability"))
+    layout["yaxis2"].update(rangemode="tozero", title=dict(text="L2 distance"))
+    if selected_k is not None:
+        layout["shapes"] = [dict(type="line", x0=selected_k, x1=selected_k, y0=0, y1=1, xref="x", yref="paper",
+                                 line=dict(color="#888", dash="dot"))]
+    return _figure(data, layout)

@@ -1,0 +1,508 @@
+"""The app's logic as pure functions: headlines text -> dicts, tables and Plotly figures.
+
+`Registry` loads every shipped checkpoint once (model, vocabulary, stored projection, predictor);
+the functions below take a registry and plain inputs, so the Gradio wiring in `app.py` stays
+thin and everything here can be tested without a server.
+
+Backends: class probabilities come from `TorchPredictor`, or from onnxruntime
+(`export.runtime.OnnxPredictor`) when RNN_DEMO_BACKEND=onnx. The inspection views (states,
+gates, prefixes, importance, padding drift) always use the PyTorch model.
+"""
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import inspect as ins
+from . import plots
+from .checkpoint import Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
+from .predict import Predictor, TorchPredictor
+from .projection import Projection, fit_fallback, load_projection
+
+MAX_HEADLINES = 32
+MAX_CHARS = 2000
+MAX_PATHS = 8  # trajectories drawn in the main plot (one colour each)
+COMPARE_PATHS = 4  # trajectories per small multiple
+MAX_PADS = 40  # "why packing matters": k = 0 .. MAX_PADS
+PACKING_PAIR = ("lesson-lstm", "lesson-lstm-packed")
+BACKEND_ENV = "RNN_DEMO_BACKEND"
+ONNX_DIR_ENV = "RNN_DEMO_ONNX_DIR"
+
+# Written for this project (not AG News rows): one or two per class, a few deliberately hard.
+EXAMPLES = [
+    "Central bank raises interest rates as inflation climbs to a ten-year high",
+    "Striker scores twice in stoppage time to keep title hopes alive",
+    "Researchers unveil a chip that trains neural networks with a fraction of the power",
+    "Peace talks resume in Geneva after weeks of border clashes",
+    "Chipmaker shares tumble after weak quarterly forecast",
+    "Space agency delays rocket launch after a sensor fault",
+    "Olympic champion announces retirement at 31",
+    "Floods force thousands to flee their homes in the north",
+    "Apple and Microsoft report record profits",
+    "Quantum startup raises 50 million dollars from investors",
+]
+MULTI_EXAMPLE = "\n".join(EXAMPLES[:4])
+
+
+POOLING_WORDS = {
+    "mean": "mean over the real words",
+    "last": "state at the last real word",
+    "last_padded": "state after the padding steps (the lesson's unpacked LSTM)",
+}
+
+
+class InputError(ValueError):
+    """Input the app cannot analyse (e.g. empty); the message is meant for the user."""
+
+
+class UnknownModelError(ValueError):
+    """A model name that is not among the loaded checkpoints; the message lists the valid ones."""
+
+
+@dataclass
+class ModelEntry:
+    """One loaded checkpoint with what the app needs to serve it."""
+
+    ckpt: Checkpoint
+    predictor: Predictor
+    projection: Projection
+    projection_note: str = ""  # non-empty when the shipped projection is missing or stale
+
+    @property
+    def name(self) -> str:
+        return self.ckpt.name
+
+    @property
+    def gated(self) -> bool:
+        return self.ckpt.config.cell in ("lstm", "gru")
+
+
+def _make_predictor(ckpt: Checkpoint, backend: str) -> Predictor:
+    if backend == "torch":
+        return TorchPredictor(ckpt)
+    if backend != "onnx":
+        raise ValueError(f"{BACKEND_ENV}={backend!r}: allowed values are 'torch' and 'onnx'")
+    onnx_path = Path(os.environ.get(ONNX_DIR_ENV, "exports")) / f"{ckpt.name}.onnx"
+    if not onnx_path.is_file():
+        raise FileNotFoundError(f"{onnx_path} not found: {BACKEND_ENV}=onnx needs the exported models; "
+                                "build them with `python -m export --all`")
+    from export.runtime import OnnxPredictor  # lazy: onnxruntime is only needed for this backend
+
+    return OnnxPredictor(onnx_path, ckpt.path, device="cpu", threads=1)
+
+
+class Registry:
+    """Every checkpoint under `root`, loaded once; unreadable folders are listed in `problems`."""
+
+    def __init__(self, root: str | Path = "checkpoints", backend: str | None = None) -> None:
+        self.root = Path(root)
+        self.backend = (backend or os.environ.get(BACKEND_ENV, "torch")).strip().lower() or "torch"
+        self.entries: dict[str, ModelEntry] = {}
+        self.problems: list[str] = []
+        for folder in discover_checkpoints(self.root):
+            try:
+                ckpt = load_checkpoint(folder)
+            except CheckpointError as exc:
+                self.problems.append(str(exc))
+                continue
+            projection, note = load_projection(folder), ""
+            if projection is None or not projection.is_current(folder):
+                note = ("no stored projection was found" if projection is None else
+                        "the stored projection was fitted for older weights")
+                note += (f"; paths use a stand-in projection fitted on the example headlines, without the "
+                         f"reference cloud. Rebuild with `python -m rnn_demo.projection --checkpoint {folder}`")
+                projection = fit_fallback(ckpt, EXAMPLES)
+            self.entries[ckpt.name] = ModelEntry(ckpt, _make_predictor(ckpt, self.backend), projection, note)
+        if not self.entries:
+            raise CheckpointError(f"{self.root}: no loadable checkpoints" +
+                                  (f" ({'; '.join(self.problems)})" if self.problems else ""))
+        self._trace = lru_cache(maxsize=512)(self._trace_uncached)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return next(iter(self.entries.values())).ckpt.class_names
+
+    def get(self, name: str) -> ModelEntry:
+        if name not in self.entries:
+            raise UnknownModelError(f"unknown model {name!r}; valid models: {', '.join(self.entries)}")
+        return self.entries[name]
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for a dropdown: 'name: one-line description'."""
+        return [(f"{n} — {e.ckpt.description}", n) for n, e in self.entries.items()]
+
+    def trace(self, name: str, headline: str) -> ins.Trace:
+        """Per-step states of `headline` under model `name` (cached: views re-use the same read)."""
+        return self._trace(name, headline)
+
+    def _trace_uncached(self, name: str, headline: str) -> ins.Trace:
+        entry = self.get(name)
+        return ins.trace(entry.ckpt.model, entry.ckpt.vocab, headline)
+
+
+# ---------------------------------------------------------------- input handling
+
+def split_headlines(text: str | None) -> tuple[list[str], list[str]]:
+    """One headline per non-empty line, within the limits; returns (headlines, notes for the user)."""
+    lines = [line.strip() for line in (text or "").splitlines()]
+    lines = [line for line in lines if line]
+    notes = []
+    if len(lines) > MAX_HEADLINES:
+        notes.append(f"{len(lines)} headlines given; only the first {MAX_HEADLINES} are analysed.")
+        lines = lines[:MAX_HEADLINES]
+    for i, line in enumerate(lines):
+        if len(line) > MAX_CHARS:
+            notes.append(f"Headline {i + 1} has {len(line):,} characters; only the first {MAX_CHARS:,} are read.")
+            lines[i] = line[:MAX_CHARS]
+    return lines, notes
+
+
+def first_headline(text: str | None) -> tuple[str, list[str]]:
+    headlines, notes = split_headlines(text)
+    if not headlines:
+        raise InputError("Please type a headline (the text is empty).")
+    if len(headlines) > 1:
+        notes.append(f"{len(headlines)} headlines given; this call analyses the first one.")
+    return headlines[0], notes
+
+
+def vocabulary_notes(entry: ModelEntry, headline: str, index: int = 0) -> list[str]:
+    tokens = entry.ckpt.vocab.tokenize(headline)
+    where = f"headline {index + 1}" if index else "the headline"
+    if not tokens:
+        return [f"No words found in {where}; the model saw a single unknown word."]
+    if not any(t in entry.ckpt.vocab for t in tokens):
+        return [f"None of the words of {where} are in {entry.name}'s vocabulary; "
+                "the prediction is what the model answers for unknown words only."]
+    if len(tokens) > ins.DEFAULT_MAX_TOKENS:
+        return [f"{where.capitalize()} has {len(tokens)} words; the model reads the first {ins.DEFAULT_MAX_TOKENS}."]
+    return []
+
+
+def notes_markdown(notes: list[str]) -> str:
+    """User-facing notes as Markdown; texts are escaped so a headline can never inject markup."""
+    return "\n".join(f"- {html.escape(n)}" for n in dict.fromkeys(notes))
+
+
+# ---------------------------------------------------------------- API functions
+
+def predict(reg: Registry, text: str, model: str) -> dict[str, float]:
+    """{class: probability} for the first headline of `text`."""
+    entry = reg.get(model)
+    headline, _ = first_headline(text)
+    probs = entry.predictor.predict_proba([headline])[0]
+    return {c: float(p) for c, p in zip(entry.ckpt.class_names, probs)}
+
+
+def _round(x, digits: int = 5):
+    return np.round(np.asarray(x, dtype=np.float64), digits).tolist()
+
+
+def trajectory_coords(entry: ModelEntry, tr: ins.Trace) -> list[dict]:
+    """Per direction: the headline's states projected with the stored PCA, in token order."""
+    hidden = entry.ckpt.config.hidden_size
+    out = []
+    for d in range(entry.projection.num_directions):
+        part = tr.states[:, d * hidden:(d + 1) * hidden]
+        out.append({"direction": ins.DIRECTION_NAMES[d],
+                    "coords": entry.projection.project(d, part),
+                    "readout": entry.projection.project(d, tr.pooled[d * hidden:(d + 1) * hidden])})
+    return out
+
+
+def analyze(reg: Registry, text: str, model: str) -> dict:
+    """Everything the page shows for the first headline, as JSON-ready data."""
+    entry = reg.get(model)
+    headline, notes = first_headline(text)
+    notes += vocabulary_notes(entry, headline)
+    tr = reg.trace(model, headline)
+    classes = entry.ckpt.class_names
+    prefix = ins.prefix_probabilities(entry.ckpt.model, tr.ids)
+    importance = ins.occlusion_importance(entry.ckpt.model, tr.ids)
+    probs = entry.predictor.predict_proba([headline])[0]
+    return {
+        "model": entry.name,
+        "headline": headline,
+        "tokens": tr.tokens,
+        "in_vocabulary": tr.known,
+        "probabilities": {c: float(p) for c, p in zip(classes, probs)},
+        "predicted": classes[int(np.argmax(probs))],
+        "per_token_probabilities": [{c: float(p) for c, p in zip(classes, row)} for row in _round(prefix, 6)],
+        "importances": [{"token": t, "score": float(s)} for t, s in zip(tr.tokens, _round(importance, 6))],
+        "importance_method": "occlusion: drop in the predicted class's probability when the word "
+                             "is replaced by the unknown word",
+        "trajectory": {
+            "space": f"PCA of the last layer's per-word states ({entry.ckpt.config.hidden_size} units per direction)",
+            "stored_projection": not entry.projection_note,
+            "explained_variance_ratio": entry.projection.meta.get("explained_variance_ratio"),
+            "directions": [{"direction": t["direction"], "coords": _round(t["coords"]),
+                            "classifier_input": _round(t["readout"])}
+                           for t in trajectory_coords(entry, tr)],
+        },
+        "notes": notes + ([entry.projection_note] if entry.projection_note else []),
+    }
+
+
+# ---------------------------------------------------------------- page views
+
+def _axis_labels(proj: Projection, d: int) -> tuple[str, str, str]:
+    ratios = proj.meta.get("explained_variance_ratio")
+    if not ratios:
+        return ("PC1", "PC2", "PC3")
+    return tuple(f"PC{i + 1} ({100 * r:.0f}%)" for i, r in enumerate(ratios[d]))  # type: ignore[return-value]
+
+
+def trajectory_panels(entry: ModelEntry, headlines: list[str], traces: list[ins.Trace],
+                      compact: bool = False) -> list[dict]:
+    """Panels for `plots.trajectory_figure`: one per direction, paths in reading order."""
+    proj = entry.projection
+    mean_pool = entry.ckpt.config.pooling == "mean"
+    panels = []
+    for d in range(proj.num_directions):
+        paths = []
+        for headline, tr in zip(headlines, traces):
+            coords = trajectory_coords(entry, tr)[d]
+            xyz, tokens = coords["coords"], list(tr.tokens)
+            if d == 1:  # the backward direction reads from the last word to the first
+                xyz, tokens = xyz[::-1], tokens[::-1]
+            paths.append({"name": headline, "coords": xyz, "tokens": tokens,
+                          "readout": coords["readout"] if mean_pool else None})
+        if proj.num_directions == 1:
+            title = f"{entry.name}" if compact else f"{entry.name}: hidden state after each word"
+        else:
+            arrow = "reads left → right" if d == 0 else "reads right → left"
+            title = f"{entry.name} {ins.DIRECTION_NAMES[d]}" if compact else \
+                f"{entry.name}, {ins.DIRECTION_NAMES[d]} direction ({arrow})"
+        panels.append({"title": title, "cloud": proj.clouds[d], "labels": proj.labels, "paths": paths,
+                       "axis": _axis_labels(proj, d)})
+    return panels
+
+
+def trajectory_view(reg: Registry, headlines: list[str], model: str, dims: int = 2):
+    entry = reg.get(model)
+    shown = headlines[:MAX_PATHS]
+    traces = [reg.trace(model, h) for h in shown]
+    return plots.trajectory_figure(trajectory_panels(entry, shown, traces), entry.ckpt.class_names, dims=dims)
+
+
+def internals_choices(reg: Registry, model: str) -> list[str]:
+    entry = reg.get(model)
+    cfg = entry.ckpt.config
+    return [f"layer {l + 1} {ins.DIRECTION_NAMES[d]}" for l in range(cfg.num_layers) for d in range(cfg.num_directions)]
+
+
+def internals_view(reg: Registry, headline: str, model: str, choice: str | None = None):
+    """Heatmaps (units x words) of hidden state, cell state and gates for one layer/direction."""
+    entry = reg.get(model)
+    tr = reg.trace(model, headline)
+    choices = internals_choices(reg, model)
+    choice = choice if choice in choices else choices[-1 if entry.ckpt.config.num_directions == 1 else
+                                                        len(choices) - entry.ckpt.config.num_directions]
+    layer_s, direction_s = choice.split()[1], choice.split()[2]
+    cell = tr.cell_trace(int(layer_s) - 1, ins.DIRECTION_NAMES.index(direction_s))
+    panels = [("hidden state h", cell.hidden.T, (-1.0, 1.0))]
+    if cell.cell is not None:
+        bound = max(1.0, float(np.abs(cell.cell).max()))
+        panels.append(("cell state c", cell.cell.T, (-bound, bound)))
+    for name, values in cell.gates.items():
+        signed = name in ("cell candidate", "candidate")
+        panels.append((name, values.T, (-1.0, 1.0) if signed else (0.0, 1.0)))
+    title = f"{entry.name}, {choice}" + ("" if entry.gated else " (a simple RNN has no gates)")
+    return plots.internals_figure(tr.tokens, panels, title=title)
+
+
+def highlighted_importance(tokens: list[str], scores: np.ndarray, known: list[bool]) -> list[tuple[str, float | None]]:
+    """(word, score scaled to [-1, 1]) pairs with spaces between words, for gr.HighlightedText."""
+    scale = float(np.abs(scores).max()) or 1.0
+    out: list[tuple[str, float | None]] = []
+    for i, (tok, s, k) in enumerate(zip(tokens, scores, known)):
+        if i:
+            out.append((" ", None))
+        out.append((tok if k else f"{tok} (unknown)", round(float(s) / scale, 4)))
+    return out
+
+
+def headline_table(reg: Registry, entry: ModelEntry, headlines: list[str], probs: np.ndarray) -> pd.DataFrame:
+    classes = list(entry.ckpt.class_names)
+    rows = []
+    for i, (h, p) in enumerate(zip(headlines, probs)):
+        tokens = entry.ckpt.vocab.tokenize(h)
+        unknown = sum(t not in entry.ckpt.vocab for t in tokens)
+        rows.append({"#": i + 1, "headline": h, "predicted": classes[int(np.argmax(p))],
+                     **{c: round(float(v), 4) for c, v in zip(classes, p)},
+                     "unknown words": f"{unknown}/{len(tokens)}"})
+    return pd.DataFrame(rows, columns=["#", "headline", "predicted", *classes, "unknown words"])
+
+
+@dataclass
+class PageResult:
+    """Everything the main tab shows, in the order app.py wires the outputs."""
+
+    label: dict | None
+    table: pd.DataFrame
+    notes: str
+    trajectory: object
+    prefix: object
+    importance: list
+    internals: object
+    extra: dict = field(default_factory=dict)
+
+    def outputs(self) -> tuple:
+        return (self.label, self.table, self.notes, self.trajectory, self.prefix, self.importance, self.internals)
+
+
+def empty_page(message: str) -> PageResult:
+    fig = plots.message_figure(message)
+    return PageResult(None, pd.DataFrame(), notes_markdown([message]), fig, fig, [], fig)
+
+
+def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_choice: str | None = None) -> PageResult:
+    """The main tab: label + table for all headlines, detailed views for the first one."""
+    entry = reg.get(model)
+    headlines, notes = split_headlines(text)
+    if not headlines:
+        return empty_page("Type a headline (or several, one per line), or click an example.")
+    probs = entry.predictor.predict_proba(headlines)
+    for i, h in enumerate(headlines):
+        notes += vocabulary_notes(entry, h, i)
+    if len(headlines) > MAX_PATHS:
+        notes.append(f"The trajectory plot shows the first {MAX_PATHS} headlines.")
+    if entry.projection_note:
+        notes.append(entry.projection_note)
+    first = headlines[0]
+    tr = reg.trace(model, first)
+    prefix = ins.prefix_probabilities(entry.ckpt.model, tr.ids)
+    importance = ins.occlusion_importance(entry.ckpt.model, tr.ids)
+    return PageResult(
+        label={c: float(p) for c, p in zip(entry.ckpt.class_names, probs[0])},
+        table=headline_table(reg, entry, headlines, probs),
+        notes=notes_markdown(notes),
+        trajectory=trajectory_view(reg, headlines, model, dims),
+        prefix=plots.prefix_figure(tr.tokens, prefix, entry.ckpt.class_names),
+        importance=highlighted_importance(tr.tokens, importance, tr.known),
+        internals=internals_view(reg, first, model, internals_choice),
+        extra={"prefix": prefix, "importance": importance, "probs": probs, "trace": tr},
+    )
+
+
+def compare_view(reg: Registry, text: str):
+    """Every model on the same headlines: bars for the first, a table for all, small-multiple paths."""
+    headlines, notes = split_headlines(text)
+    if not headlines:
+        msg = "Type a headline (or several, one per line) to compare the models."
+        fig = plots.message_figure(msg)
+        return fig, pd.DataFrame(), fig, notes_markdown([msg])
+    classes = list(reg.class_names)
+    names = reg.names
+    all_probs = {n: reg.get(n).predictor.predict_proba(headlines) for n in names}
+    bars = plots.compare_figure(names, np.stack([all_probs[n][0] for n in names]), classes)
+    rows = []
+    for i, h in enumerate(headlines):
+        for n in names:
+            p = all_probs[n][i]
+            rows.append({"#": i + 1, "headline": h, "model": n, "predicted": classes[int(np.argmax(p))],
+                         **{c: round(float(v), 4) for c, v in zip(classes, p)}})
+    table = pd.DataFrame(rows, columns=["#", "headline", "model", "predicted", *classes])
+    shown = headlines[:COMPARE_PATHS]
+    panels = []
+    for n in names:
+        entry = reg.get(n)
+        panels += trajectory_panels(entry, shown, [reg.trace(n, h) for h in shown], compact=True)
+    if len(headlines) > COMPARE_PATHS:
+        notes.append(f"The small multiples show the first {COMPARE_PATHS} headlines.")
+    return bars, table, plots.small_multiples_figure(panels, classes), notes_markdown(notes)
+
+
+def model_card(reg: Registry, model: str):
+    """(Markdown, confusion-matrix figure, training-curves figure) from the checkpoint's files."""
+    entry = reg.get(model)
+    ckpt, cfg = entry.ckpt, entry.ckpt.config
+    m, test = ckpt.metrics, ckpt.test_metrics
+    arch = (f"embedding {cfg.vocab_size:,} × {cfg.embed_dim} → "
+            f"{cfg.num_layers} × {'bidirectional ' if cfg.bidirectional else ''}{cfg.cell.upper()} "
+            f"({cfg.hidden_size} units{' per direction' if cfg.bidirectional else ''}) → "
+            f"{POOLING_WORDS[cfg.pooling]} → "
+            f"linear {cfg.state_size} → {cfg.num_classes}")
+    lines = [f"### {ckpt.name}", html.escape(ckpt.description), "",
+             "| | |", "|---|---|",
+             f"| architecture | {arch} |",
+             f"| parameters | {ckpt.model.num_parameters():,} |",
+             f"| dropout | {cfg.dropout} |"]
+    data = m.get("data", {})
+    if data:
+        lines.append(f"| training data | {data.get('path', '?')}: {data.get('train_rows', '?'):,} rows for training, "
+                     f"{data.get('val_rows', '?'):,} for validation |" if isinstance(data.get('train_rows'), int)
+                     else f"| training data | {html.escape(str(data))} |")
+    epochs = m.get("epochs", [])
+    if epochs:
+        last = epochs[-1]
+        lines.append(f"| epochs | {len(epochs)} (best validation accuracy {m.get('best_val_accuracy', last.get('val_accuracy', float('nan'))):.3f}) |")
+    settings = m.get("settings", {})
+    if settings:
+        lines.append("| settings | " + ", ".join(f"{k}={v}" for k, v in settings.items()) + " |")
+    if test:
+        lines += ["", f"**Test accuracy: {test['accuracy']:.3f}** on {test.get('n', '?'):,} test headlines.", "",
+                  "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for c, s in test.get("per_class", {}).items():
+            lines.append(f"| {c} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s.get('support', '')} |")
+        confusion = plots.confusion_figure(np.asarray(test["confusion"]), ckpt.class_names)
+    else:
+        lines += ["", "_No test metrics yet: run `python -m rnn_demo.evaluate --checkpoint "
+                  f"{ckpt.path} --data ../shared/data/ag_news/test.csv --save`._"]
+        confusion = plots.message_figure("no test metrics in this checkpoint yet")
+    proj = entry.projection.meta
+    if entry.projection_note:
+        lines += ["", f"_Projection: {html.escape(entry.projection_note)}_"]
+    elif proj.get("reference"):
+        ref = proj["reference"]
+        lines += ["", f"Trajectory projection: PCA fitted once on the per-word states of {ref['rows']:,} reference "
+                  f"headlines ({ref['per_class']} per class, seed {ref['seed']}, from {ref['file']})."]
+    curves = plots.training_curves_figure(epochs) if epochs else plots.message_figure("no training history")
+    return "\n".join(lines), confusion, curves
+
+
+def packing_view(reg: Registry, text: str, k: int):
+    """Padding drift of the lesson's unpacked LSTM vs the packed one, for the first headline."""
+    missing = [n for n in PACKING_PAIR if n not in reg.entries]
+    if missing:
+        msg = f"This view needs the checkpoints {', '.join(PACKING_PAIR)}; missing: {', '.join(missing)}."
+        return plots.message_figure(msg), notes_markdown([msg])
+    headlines, _ = split_headlines(text)
+    if not headlines:
+        msg = "Type a headline to see what padding does."
+        return plots.message_figure(msg), notes_markdown([msg])
+    headline = headlines[0]
+    k = int(max(0, min(MAX_PADS, k)))
+    classes = reg.class_names
+    probs, drift = {}, {}
+    for n in PACKING_PAIR:
+        entry = reg.get(n)
+        _, ids, _ = ins.encode_one(entry.ckpt.vocab, headline)
+        p, feats = ins.padding_drift(entry.ckpt.model, ids, MAX_PADS)
+        probs[n], drift[n] = p, np.linalg.norm(feats - feats[0], axis=1)
+    target = int(np.argmax(probs[PACKING_PAIR[1]][0]))
+    fig = plots.drift_figure(list(range(MAX_PADS + 1)), probs, drift, target, classes, selected_k=k)
+    lines = [f"With **k = {k}** padding tokens appended (as when this headline shares a batch with one "
+             f"{k} words longer):", "", "| model | predicted | " + " | ".join(classes) + " | state moved by |",
+             "|---|---|" + "---|" * len(classes) + "---|"]
+    for n in PACKING_PAIR:
+        p = probs[n][k]
+        lines.append(f"| {n} | {classes[int(np.argmax(p))]} | " + " | ".join(f"{v:.3f}" for v in p) +
+                     f" | {drift[n][k]:.3f} |")
+    return fig, "\n".join(lines)
+
+
+def configure_torch(threads: int = 1) -> None:
+    """Small models answer fastest on one thread, and the page shares the CPU with other requests."""
+    torch.set_num_threads(threads)
