@@ -1,8 +1,198 @@
-"""Minimal placeholder page; the full interactive lesson replaces it."""
+"""rnn_demo: an interactive lesson on how recurrent networks read AG News headlines.
+
+Thin Gradio wiring over `rnn_demo.service` (pure functions text -> dicts, tables, figures).
+Run: `python app.py` (127.0.0.1:7860; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override).
+API: named endpoints `/predict` and `/analyze` (see docs/app.md for a gradio_client example).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
 import gradio as gr
 
-with gr.Blocks(title="rnn_demo") as demo:
-    gr.Markdown("# rnn_demo\nRecurrent networks reading AG News headlines.")
+from rnn_demo import service
+from rnn_demo.service import InputError, UnknownModelError
+
+CHECKPOINTS = Path(os.environ.get("RNN_DEMO_CHECKPOINTS", Path(__file__).resolve().parent / "checkpoints"))
+service.configure_torch()
+REGISTRY = service.Registry(CHECKPOINTS)  # every model loaded once, at start
+DEFAULT_MODEL = "lesson-lstm-packed" if "lesson-lstm-packed" in REGISTRY.entries else REGISTRY.names[0]
+
+CSS = """
+.gradio-container {max-width: 1180px !important; margin: auto;}
+#notes ul {margin: 0;}
+#notes p, #notes li {color: #8a4b00;}
+"""
+INTRO = """# How a recurrent network reads a headline
+Pick a trained model, type one or more news headlines (one per line) and press **Read**.
+The model answers *World*, *Sports*, *Business* or *Sci/Tech* — and the views below show **how** it got
+there: the hidden state moving word by word, the answer changing as each word arrives, which words
+mattered and, for LSTM and GRU models, what the gates did."""
+TRAJECTORY_HELP = """**Hidden-state trajectory.** Each dot is the network's hidden state after one more word, projected
+to 2-D (or 3-D) with a PCA fitted once on reference headlines — the same projection for every request, so
+paths are comparable. Faint dots: where reference headlines of each class *end*. ○ start, ☆ end; ✕ marks the
+mean of the states for models that classify the mean. Bidirectional models show their forward and backward
+readers in separate panels (each has its own state space). The plot is a 2-D shadow of a 32–128-dimensional
+space: a confident prediction can still end between two clouds — try 3-D."""
+IMPORTANCE_HELP = """**Which words mattered** (occlusion): each word is replaced by the unknown word and the drop in the
+predicted class's probability is measured. Red pushed towards the prediction, blue against it; colours are
+scaled so the strongest word is fully coloured. Exact numbers: `analyze` API."""
+PACKING_HELP = """**Why packing matters.** In a batch, short headlines are padded to the longest one. The lesson's
+first `LSTMClassifier` reads `h[-1]` *after* the padding steps, so its answer for the very same headline
+depends on what it was batched with. The packed LSTM (`pack_padded_sequence`; here: reading the state at
+each headline's true last word) is immune. Move the slider to append k padding tokens."""
+
+
+def _model_info(model: str) -> str:
+    entry = REGISTRY.get(model)
+    cfg = entry.ckpt.config
+    return (f"**{entry.name}** — {entry.ckpt.description} ({entry.ckpt.model.num_parameters():,} parameters, "
+            f"{cfg.cell.upper()}{', bidirectional' if cfg.bidirectional else ''}, {cfg.num_layers} layer(s))")
+
+
+def read_headlines(text: str, model: str, dims: str, cell_choice: str | None):
+    """Main tab: every output for the typed headlines."""
+    return service.analyze_page(REGISTRY, text, model, 3 if dims == "3-D" else 2, cell_choice).outputs()
+
+
+def redraw_trajectory(text: str, model: str, dims: str):
+    headlines, _ = service.split_headlines(text)
+    if not headlines:
+        return service.plots.message_figure("Type a headline first.")
+    return service.trajectory_view(REGISTRY, headlines, model, 3 if dims == "3-D" else 2)
+
+
+def redraw_internals(text: str, model: str, cell_choice: str | None):
+    headlines, _ = service.split_headlines(text)
+    if not headlines:
+        return service.plots.message_figure("Type a headline first.")
+    return service.internals_view(REGISTRY, headlines[0], model, cell_choice)
+
+
+def model_changed(model: str):
+    choices = service.internals_choices(REGISTRY, model)
+    default = choices[-REGISTRY.get(model).ckpt.config.num_directions]
+    card, confusion, curves = service.model_card(REGISTRY, model)
+    return _model_info(model), gr.Dropdown(choices=choices, value=default), card, confusion, curves
+
+
+def compare(text: str):
+    return service.compare_view(REGISTRY, text)
+
+
+def packing(text: str, k: float):
+    return service.packing_view(REGISTRY, text, int(k))
+
+
+# ---- named API endpoints (type hints define their schema)
+
+def predict(text: str, model: str = DEFAULT_MODEL) -> dict:
+    """Class probabilities {class: probability} for one headline (the first line of `text`)."""
+    try:
+        return service.predict(REGISTRY, text, model)
+    except (InputError, UnknownModelError) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def analyze(text: str, model: str = DEFAULT_MODEL) -> dict:
+    """Tokens, probabilities, per-token (prefix) probabilities, projected trajectory and word importances."""
+    try:
+        return service.analyze(REGISTRY, text, model)
+    except (InputError, UnknownModelError) as exc:
+        raise gr.Error(str(exc)) from None
+
+
+with gr.Blocks(title="How recurrent networks read headlines") as demo:
+    gr.Markdown(INTRO)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            model = gr.Dropdown(REGISTRY.choices(), value=DEFAULT_MODEL, label="Model", elem_id="model")
+            model_info = gr.Markdown(_model_info(DEFAULT_MODEL))
+            text = gr.Textbox(value=service.EXAMPLES[0], lines=3, max_lines=12, label="Headlines (one per line)",
+                              placeholder="Type a news headline, or several, one per line", elem_id="headlines")
+            with gr.Row():
+                run_btn = gr.Button("Read", variant="primary", elem_id="read")
+                gr.ClearButton([text], value="Clear")
+            gr.Markdown(f"Up to {service.MAX_HEADLINES} headlines of {service.MAX_CHARS:,} characters each; "
+                        "longer input is cut, with a note.")
+        with gr.Column(scale=2, min_width=280):
+            gr.Examples([[e] for e in service.EXAMPLES] + [[service.MULTI_EXAMPLE]], inputs=[text],
+                        label="Examples (written for this demo)", examples_per_page=11)
+    notes = gr.Markdown(elem_id="notes")
+
+    with gr.Tabs():
+        with gr.Tab("Read", id="read-tab"):
+            with gr.Row(equal_height=False):
+                label = gr.Label(num_top_classes=4, label="First headline", scale=1, min_width=240, elem_id="label")
+                table = gr.Dataframe(label="All headlines", interactive=False, wrap=True, scale=2, min_width=300,
+                                     max_height=360, elem_id="table")
+            gr.Markdown(TRAJECTORY_HELP)
+            dims = gr.Radio(["2-D", "3-D"], value="2-D", label="Projection", elem_id="dims")
+            trajectory = gr.Plot(label="Hidden-state trajectory", show_label=False, elem_id="trajectory")
+            prefix = gr.Plot(label="Prediction as it reads", show_label=False, elem_id="prefix")
+            gr.Markdown(IMPORTANCE_HELP)
+            importance = gr.HighlightedText(label="Which words mattered (first headline)", elem_id="importance",
+                                            show_legend=False, combine_adjacent=False)
+            gr.Markdown("**Inside the cell.** Hidden state, cell state and gate activations, per unit (rows) and "
+                        "word (columns), recomputed from the weights (PyTorch does not expose them).")
+            cells = gr.Dropdown(service.internals_choices(REGISTRY, DEFAULT_MODEL), label="Layer and direction",
+                                elem_id="cells")
+            internals = gr.Plot(label="Inside the cell", show_label=False, elem_id="internals")
+        with gr.Tab("Compare all models", id="compare-tab"):
+            compare_btn = gr.Button("Compare every model on these headlines", variant="primary", elem_id="compare")
+            compare_notes = gr.Markdown()
+            compare_bars = gr.Plot(label="Probabilities side by side", show_label=False, elem_id="compare-bars")
+            compare_paths = gr.Plot(label="Trajectories per model", show_label=False, elem_id="compare-paths")
+            compare_table = gr.Dataframe(label="Every model, every headline", interactive=False, wrap=True,
+                                         max_height=420)
+        with gr.Tab("Model card", id="card-tab"):
+            card = gr.Markdown()
+            with gr.Row():
+                confusion = gr.Plot(label="Confusion matrix", show_label=False, min_width=300)
+                curves = gr.Plot(label="Training curves", show_label=False, min_width=300)
+        with gr.Tab("Why packing matters", id="packing-tab"):
+            gr.Markdown(PACKING_HELP)
+            packing_text = gr.Textbox(value=service.EXAMPLES[1], label="Headline", lines=1)
+            pads = gr.Slider(0, service.MAX_PADS, value=10, step=1, label="k = padding tokens appended")
+            packing_plot = gr.Plot(label="Padding drift", show_label=False, elem_id="packing-plot")
+            packing_table = gr.Markdown()
+        with gr.Tab("API", id="api-tab"):
+            gr.Markdown(f"""Two named endpoints, usable from Python with `gradio_client`:
+```python
+from gradio_client import Client
+client = Client("http://127.0.0.1:7860/")   # or the Space id, e.g. "user/rnn-demo"
+client.predict("Striker scores twice in stoppage time", "{DEFAULT_MODEL}", api_name="/predict")
+# -> {{"World": 0.01, "Sports": 0.97, ...}}
+client.predict("Striker scores twice in stoppage time", "{DEFAULT_MODEL}", api_name="/analyze")
+# -> {{"tokens": [...], "probabilities": {{...}}, "per_token_probabilities": [...],
+#     "trajectory": {{...}}, "importances": [...], ...}}
+```
+Valid model names: {', '.join(f'`{n}`' for n in REGISTRY.names)}.
+Backend for probabilities: **{REGISTRY.backend}** (set `RNN_DEMO_BACKEND=onnx` for onnxruntime; the
+inspection views always use PyTorch).""")
+
+    page_outputs = [label, table, notes, trajectory, prefix, importance, internals]
+    page_inputs = [text, model, dims, cells]
+    run_btn.click(read_headlines, page_inputs, page_outputs, api_visibility="private")
+    dims.change(redraw_trajectory, [text, model, dims], trajectory, api_visibility="private")
+    cells.input(redraw_internals, [text, model, cells], internals, api_visibility="private")
+    model.input(model_changed, model, [model_info, cells, card, confusion, curves], api_visibility="private").then(
+        read_headlines, page_inputs, page_outputs, api_visibility="private")
+    compare_btn.click(compare, text, [compare_bars, compare_table, compare_paths, compare_notes],
+                      api_visibility="private")
+    pads.change(packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private",
+                trigger_mode="always_last")
+    packing_text.submit(packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private")
+    demo.load(model_changed, model, [model_info, cells, card, confusion, curves], api_visibility="private").then(
+        read_headlines, page_inputs, page_outputs, api_visibility="private").then(
+        packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private")
+
+    gr.api(predict, api_name="predict")
+    gr.api(analyze, api_name="analyze")
+
+LAUNCH_OPTIONS = dict(css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"])
 
 if __name__ == "__main__":
-    demo.launch(server_name="127.0.0.1")
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **LAUNCH_OPTIONS)
