@@ -242,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         if CUDA not in note:
             print(f"CUDA ({name}): {note}")
             break
+    busy = max(info["load_average_at_start"][0], info["load_average_at_end"][0])
+    if busy >= 0.5 * (info["logical_cpus"] or 1):
+        print(f"warning: load average {busy:.1f} on {info['logical_cpus']} logical CPUs - other work shared the "
+              "machine, so these timings are noisy; multi-threaded PyTorch/OpenMP can collapse on busy cores "
+              "(compare with --threads 1)")
     print(f"{len(rows)} measurements in {result['seconds']:.0f} s; load average {info['load_average_at_start']} -> "
           f"{info['load_average_at_end']}; JSON: {args.json}")
     return 0
