@@ -20,7 +20,8 @@ REGISTRY = service.Registry(CHECKPOINTS)  # every model loaded once, at start
 DEFAULT_MODEL = "lesson-lstm-packed" if "lesson-lstm-packed" in REGISTRY.entries else REGISTRY.names[0]
 
 CSS = """
-.gradio-container {max-width: 1180px !important; margin: auto;}
+.gradio-container {max-width: min(1180px, 100vw) !important; min-width: 0 !important; margin: auto;}
+.gallery {white-space: normal !important;}  /* long example headlines wrap on phones */
 #notes ul {margin: 0;}
 #notes p, #notes li {color: #8a4b00;}
 """
@@ -36,7 +37,7 @@ mean of the states for models that classify the mean. Bidirectional models show 
 readers in separate panels (each has its own state space). The plot is a 2-D shadow of a 32–128-dimensional
 space: a confident prediction can still end between two clouds — try 3-D."""
 IMPORTANCE_HELP = """**Which words mattered** (occlusion): each word is replaced by the unknown word and the drop in the
-predicted class's probability is measured. Red pushed towards the prediction, blue against it; colours are
+predicted class's probability is measured. Red pushed towards the prediction, purple against it; colours are
 scaled so the strongest word is fully coloured. Exact numbers: `analyze` API."""
 PACKING_HELP = """**Why packing matters.** In a batch, short headlines are padded to the longest one. The lesson's
 first `LSTMClassifier` reads `h[-1]` *after* the padding steps, so its answer for the very same headline

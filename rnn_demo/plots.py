@@ -28,7 +28,7 @@ def class_color(index: int) -> str:
 
 def esc(text: str) -> str:
     """Escape a user-provided string for Plotly labels (which understand some HTML)."""
-    return html.escape(str(text), quote=True)
+    return html.escape(str(text), quote=False)  # Plotly parses <tags> and &entities; quotes are inert
 
 
 def short(text: str, limit: int = 40) -> str:
@@ -170,7 +170,7 @@ def trajectory_figure(panels: list[dict], class_names: Sequence[str], dims: int 
     domains = _rows(n, 90 / height if n > 1 else 0.0)
     layout = _layout(height, title or "Hidden-state trajectory", top=60)
     layout["margin"].update(b=20)
-    layout["legend"].update(yanchor="top", y=-50 / height)  # below the plot: it wraps on phones
+    layout["legend"].update(yanchor="top", y=-80 / height)  # below the axis title: it wraps on phones
     data: list[dict] = []
     for k, (panel, ydom) in enumerate(zip(panels, domains)):
         axis = panel.get("axis", ("PC1", "PC2", "PC3"))

@@ -1,0 +1,95 @@
+"""A real browser (Playwright + Debian chromium) drives the page: pick, type, read, look, and no XSS."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app_helpers import ROOT, AppServer
+from rnn_demo.checkpoint import discover_checkpoints
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+SHIPPED = [f.name for f in discover_checkpoints(ROOT / "checkpoints")]
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoints under checkpoints/"),
+]
+INJECTED = ('<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> '
+            "Stocks rally as chipmakers report record sales")
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = AppServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def _plot_ready(page, elem_id: str, timeout: int = 60_000) -> None:
+    page.wait_for_selector(f"#{elem_id} .js-plotly-plot .main-svg", timeout=timeout)
+
+
+def test_pick_type_read_see_and_nothing_executes(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(server.url)
+    _plot_ready(page, "trajectory")  # the first example is read on load
+
+    model = "gru" if "gru" in SHIPPED else SHIPPED[0]
+    page.click("#model input")
+    page.get_by_role("option", name=f"{model} — ").first.click()
+    page.wait_for_function(f"document.body.innerText.includes('{model} —')")
+
+    page.fill("#headlines textarea", INJECTED + "\nOlympic champion announces retirement")
+    page.click("#read")
+    page.wait_for_function("document.querySelector('#table') && "
+                           "document.querySelector('#table').innerText.includes('Olympic champion')", timeout=60_000)
+    label = page.inner_text("#label")
+    assert any(c in label for c in ("World", "Sports", "Business", "Sci/Tech")) and "%" in label
+    table = page.inner_text("#table")
+    assert "<script>window.__xss=2</script>" in table  # shown as text ...
+    assert page.evaluate("window.__xss") is None and not dialogs  # ... and never executed
+    assert page.locator("#table img").count() == 0
+
+    _plot_ready(page, "trajectory")
+    assert page.locator("#trajectory .scatterlayer .trace").count() > 4  # cloud + path + start/end
+    assert page.locator("#prefix .scatterlayer .trace").count() == 4  # one line per class
+    assert page.locator("#internals .hm, #internals .heatmaplayer image, #internals image").count() > 0
+    assert "stocks" in page.inner_text("#importance")
+    page.screenshot(path=str(tmp_path / "laptop.png"), full_page=True)
+    assert (tmp_path / "laptop.png").stat().st_size > 10_000
+
+    page.set_viewport_size({"width": 390, "height": 844})  # phone width: nothing wider than the screen
+    page.wait_for_timeout(500)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 2, f"page is {overflow}px wider than a phone screen"
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    page.close()
+
+
+def test_compare_and_packing_tabs_render(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server.url)
+    _plot_ready(page, "trajectory")
+    page.get_by_role("tab", name="Compare all models").click()
+    page.click("#compare")
+    _plot_ready(page, "compare-bars")
+    assert page.locator("#compare-bars .barlayer .trace").count() == 4
+    _plot_ready(page, "compare-paths")
+    if {"lesson-lstm", "lesson-lstm-packed"} <= set(SHIPPED):
+        page.get_by_role("tab", name="Why packing matters").click()
+        _plot_ready(page, "packing-plot")
+        assert "lesson-lstm-packed" in page.inner_text("#packing-plot")
+    page.close()
