@@ -221,12 +221,15 @@ class OnnxModel:
         return self.session.run(names, {"tokens": tokens, "lengths": lengths})
 
     def _run_iobinding(self, tokens, lengths, names) -> list[np.ndarray]:
+        """Inputs copied to the session's device once, outputs bound there, one copy back."""
+        device = "cuda" if self.device == "cuda" else "cpu"
         binding = self.session.io_binding()
-        for name, array in (("tokens", tokens), ("lengths", lengths)):
-            value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda", self.device_id)
+        values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a), device, self.device_id)
+                  for a in (tokens, lengths)]  # kept referenced until the run is done
+        for name, value in zip(("tokens", "lengths"), values):
             binding.bind_ortvalue_input(name, value)
         for name in names:
-            binding.bind_output(name, "cuda", self.device_id)
+            binding.bind_output(name, device, self.device_id)
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
 

@@ -164,6 +164,16 @@ def test_cuda_iobinding_matches_plain_run(small, gpu):
     assert np.abs(bound.logits(tokens, lengths) - plain.logits(tokens, lengths)).max() <= 1e-6
 
 
+def test_iobinding_code_path_on_cpu(small):
+    """The IOBinding path (used for big CUDA batches) exercised on the CPU, where it can run here."""
+    model = OnnxModel(small[1], device="cpu")
+    rng = np.random.default_rng(2)
+    tokens = rng.integers(0, 100, size=(300, 20)).astype(np.int64)
+    lengths = rng.integers(1, 21, size=300).astype(np.int64)
+    bound = model._run_iobinding(tokens, lengths, ["logits"])[0]
+    np.testing.assert_array_equal(bound, model.logits(tokens, lengths))
+
+
 # -- predictor ----------------------------------------------------------------------------
 def test_encode_batch_np_matches_torch_version(small):
     vocab = small[0].vocab
