@@ -63,3 +63,36 @@ def test_bad_requests_get_clear_errors(client):
     assert any("None of the words" in n for n in out["notes"])
     out = client.predict("x" * 5000, SHIPPED[0].name, api_name="/analyze")
     assert any("only the first 2,000" in n for n in out["notes"])
+
+
+# ---- backend selection (in-process; no server needed)
+
+def test_onnx_backend_without_exports_names_the_export_command(tmp_path, monkeypatch):
+    from app_helpers import write_tiny_checkpoints
+    from rnn_demo import service
+
+    root = write_tiny_checkpoints(tmp_path / "ckpts", presets=("gru",))
+    monkeypatch.setenv("RNN_DEMO_ONNX_DIR", str(tmp_path / "no-exports"))
+    with pytest.raises(FileNotFoundError, match=r"python -m export --all"):
+        service.Registry(root, backend="onnx")
+    with pytest.raises(ValueError, match="'torch' and 'onnx'"):
+        service.Registry(root, backend="tensorflow")
+
+
+def test_onnx_backend_serves_the_same_probabilities(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    onnx_export = pytest.importorskip("export.onnx_export")
+    from app_helpers import write_tiny_checkpoints
+    from rnn_demo import service
+
+    root = write_tiny_checkpoints(tmp_path / "ckpts", presets=("bilstm",))
+    onnx_export.export_checkpoint(root / "bilstm", tmp_path / "exports" / "bilstm.onnx")
+    monkeypatch.setenv("RNN_DEMO_ONNX_DIR", str(tmp_path / "exports"))
+    onnx_reg, torch_reg = service.Registry(root, backend="onnx"), service.Registry(root, backend="torch")
+    assert type(onnx_reg.get("bilstm").predictor).__name__ == "OnnxPredictor"
+    texts = ["bank cuts rates", "team wins the final match again and again"]
+    assert np.allclose(onnx_reg.get("bilstm").predictor.predict_proba(texts),
+                       torch_reg.get("bilstm").predictor.predict_proba(texts), atol=1e-5)
+    # inspection stays on PyTorch whatever the backend
+    assert onnx_reg.trace("bilstm", texts[0]).probabilities == pytest.approx(
+        torch_reg.get("bilstm").predictor.predict_proba(texts[:1])[0], abs=1e-5)

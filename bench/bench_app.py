@@ -1,0 +1,160 @@
+"""Benchmark the app: predict and full-analysis latency in-process, start-up time and memory of `python app.py`.
+
+    python bench/bench_app.py                      # table on stdout, JSON in bench_results/app.json
+    python bench/bench_app.py --iterations 50 --startup-runs 1
+
+Targets (issue 3): predict p50 <= 5 ms, full analysis with all figures p50 <= 50 ms,
+`python app.py` to first HTTP 200 <= 15 s, resident memory with all models loaded <= 700 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+import torch  # noqa: E402
+
+from rnn_demo import service  # noqa: E402
+
+TARGETS = {"predict_p50_ms": 5.0, "analysis_p50_ms": 50.0, "startup_s": 15.0, "rss_mb": 700.0}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def timed(fn, iterations: int) -> list[float]:
+    out = []
+    for i in range(iterations):
+        start = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+def in_process(root: Path, iterations: int) -> dict:
+    """Per model: predict (one headline) and the whole Read tab (all figures serialised as gr.Plot does)."""
+    service.configure_torch()
+    reg = service.Registry(root)
+    headlines = service.EXAMPLES
+    results = {}
+    for name in reg.names:
+        service.predict(reg, headlines[0], name)  # warm-up
+        service.analyze_page(reg, headlines[0], name)
+        predict_ms = timed(lambda i: service.predict(reg, headlines[i % len(headlines)], name), iterations)
+
+        def analysis(i: int) -> None:
+            reg._trace.cache_clear()  # measure the real work, not the per-headline cache
+            page = service.analyze_page(reg, headlines[i % len(headlines)], name)
+            for fig in (page.trajectory, page.prefix, page.internals):
+                fig.to_json()
+
+        analysis_ms = timed(analysis, iterations)
+        results[name] = {"predict_p50_ms": statistics.median(predict_ms),
+                         "predict_p95_ms": percentile(predict_ms, 0.95),
+                         "analysis_p50_ms": statistics.median(analysis_ms),
+                         "analysis_p95_ms": percentile(analysis_ms, 0.95)}
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_run(analyse_all: bool) -> dict:
+    """Start `python app.py`, time the first HTTP 200, optionally call /analyze on every model, read RSS."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+            if time.perf_counter() - start > 120:
+                raise TimeoutError("no HTTP 200 within 120 s")
+        startup = time.perf_counter() - start
+        out = {"startup_s": startup}
+        if analyse_all:
+            from gradio_client import Client
+
+            client = Client(url, verbose=False)
+            for name in service.Registry(ROOT / "checkpoints").names:
+                client.predict(service.EXAMPLES[0], name, api_name="/analyze")
+            p = psutil.Process(proc.pid)
+            out["rss_mb"] = sum(x.memory_info().rss for x in [p, *p.children(recursive=True)]) / 2**20
+        return out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python bench/bench_app.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iterations", type=int, default=200, help="timed calls per model and measurement")
+    p.add_argument("--startup-runs", type=int, default=3, help="cold starts of `python app.py` to time (0: skip)")
+    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="checkpoint folder")
+    p.add_argument("--out", default=str(ROOT / "bench_results" / "app.json"), help="where to write the JSON report")
+    args = p.parse_args(argv)
+
+    per_model = in_process(Path(args.checkpoints), args.iterations)
+    runs = [server_run(analyse_all=(i == 0)) for i in range(args.startup_runs)]
+    summary = {
+        "predict_p50_ms": max(m["predict_p50_ms"] for m in per_model.values()),
+        "analysis_p50_ms": max(m["analysis_p50_ms"] for m in per_model.values()),
+    }
+    if runs:
+        summary["startup_s"] = statistics.median(r["startup_s"] for r in runs)
+        summary["rss_mb"] = runs[0]["rss_mb"]
+    report = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "torch_threads": 1, "load_average": os.getloadavg()},
+        "iterations": args.iterations, "per_model": per_model, "startup_runs": runs,
+        "summary_worst_model": summary, "targets": TARGETS,
+    }
+    print(f"{'model':<22}{'predict p50':>13}{'p95':>9}{'analysis p50':>15}{'p95':>9}   (ms)")
+    for name, m in per_model.items():
+        print(f"{name:<22}{m['predict_p50_ms']:>13.2f}{m['predict_p95_ms']:>9.2f}"
+              f"{m['analysis_p50_ms']:>15.2f}{m['analysis_p95_ms']:>9.2f}")
+    print()
+    for key, value in summary.items():
+        ok = "ok" if value <= TARGETS[key] else "OVER TARGET"
+        print(f"{key:<18}{value:>10.2f}   target <= {TARGETS[key]:g}   {ok}")
+    print(f"load average during the run: {report['machine']['load_average']}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
