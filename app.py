@@ -6,6 +6,7 @@ API: named endpoints `/predict` and `/analyze` (see docs/app.md for a gradio_cli
 """
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 
@@ -106,6 +107,8 @@ def analyze(text: str, model: str = DEFAULT_MODEL) -> dict:
 
 with gr.Blocks(title="How recurrent networks read headlines") as demo:
     gr.Markdown(INTRO)
+    if REGISTRY.problems:  # e.g. a checkpoint folder half-written while being retrained
+        gr.Markdown("Not loaded: " + "; ".join(html.escape(p) for p in REGISTRY.problems), elem_id="problems")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             model = gr.Dropdown(REGISTRY.choices(), value=DEFAULT_MODEL, label="Model", elem_id="model")

@@ -98,6 +98,14 @@ def _make_predictor(ckpt: Checkpoint, backend: str) -> Predictor:
     return OnnxPredictor(onnx_path, ckpt.path, device="cpu", threads=1)
 
 
+def _shown_path(path: str | Path) -> str:
+    """A path as a user would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 class Registry:
     """Every checkpoint under `root`, loaded once; unreadable folders are listed in `problems`."""
 
@@ -117,7 +125,8 @@ class Registry:
                 note = ("no stored projection was found" if projection is None else
                         "the stored projection was fitted for older weights")
                 note += (f"; paths use a stand-in projection fitted on the example headlines, without the "
-                         f"reference cloud. Rebuild with `python -m rnn_demo.projection --checkpoint {folder}`")
+                         f"reference cloud. Rebuild with `python -m rnn_demo.projection --checkpoint "
+                         f"{_shown_path(folder)}`")
                 projection = fit_fallback(ckpt, EXAMPLES)
             self.entries[ckpt.name] = ModelEntry(ckpt, _make_predictor(ckpt, self.backend), projection, note)
         if not self.entries:
@@ -459,7 +468,7 @@ def model_card(reg: Registry, model: str):
         confusion = plots.confusion_figure(np.asarray(test["confusion"]), ckpt.class_names)
     else:
         lines += ["", "_No test metrics yet: run `python -m rnn_demo.evaluate --checkpoint "
-                  f"{ckpt.path} --data ../shared/data/ag_news/test.csv --save`._"]
+                  f"{_shown_path(ckpt.path)} --data ../shared/data/ag_news/test.csv --save`._"]
         confusion = plots.message_figure("no test metrics in this checkpoint yet")
     proj = entry.projection.meta
     if entry.projection_note:
