@@ -149,6 +149,20 @@ def synthetic_dataset(n: int, seed: int) -> Dataset:
     return Dataset(texts, labels, report)
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """['hidden_size=96', 'pooling=last'] -> {'hidden_size': 96, 'pooling': 'last'} (JSON values, else strings)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainSettings()
     p = argparse.ArgumentParser(prog="python -m rnn_demo.train", description=__doc__,
@@ -161,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate (decays linearly to 10%%)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="Adam weight decay")
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model config value of the preset, e.g. --set hidden_size=96 (repeatable)")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed for split, init and shuffling")
     p.add_argument("--max-len", type=int, default=defaults.max_len, help="tokens kept per text")
     p.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
@@ -207,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     encoded = EncodedDataset(vocab, dataset.texts, dataset.labels, settings.max_len)
     train_idx, val_idx = split_validation(len(encoded), settings.val_fraction, generator)
     train, val = encoded.subset(train_idx), encoded.subset(val_idx)
-    overrides = {} if args.dropout is None else {"dropout": args.dropout}
+    overrides = parse_overrides(args.set)
+    if args.dropout is not None:
+        overrides["dropout"] = args.dropout
     config = preset_config(args.preset, len(vocab), **overrides)
     model = TextClassifier(config)
     print(f"{args.preset}: {model.num_parameters():,} parameters, vocabulary {len(vocab):,}, "
