@@ -12,6 +12,11 @@ Prints a table and writes JSON (default bench_results/train.json).
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/NAME.py` from anywhere
+
 import argparse
 import json
 import platform

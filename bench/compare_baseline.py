@@ -9,6 +9,11 @@ shipped checkpoint on the same test file in this one run.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/NAME.py` from anywhere
+
 import argparse
 import json
 from pathlib import Path

@@ -25,7 +25,7 @@ from .batching import EncodedDataset
 from .checkpoint import save_checkpoint
 from .data import Dataset, ReadReport, read_dataset
 from .models import PRESETS, TextClassifier, preset_config
-from .tokenizer import Vocab, file_sha256
+from .tokenizer import PAD_ID, UNK_ID, Vocab, file_sha256
 
 
 @dataclass
@@ -39,6 +39,7 @@ class TrainSettings:
     val_fraction: float = 0.05
     min_freq: int = 3
     clip: float = 5.0
+    word_dropout: float = 0.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -97,6 +98,11 @@ def train_model(model: TextClassifier, train: EncodedDataset, val: EncodedDatase
                    disable=not progress, leave=False, file=sys.stderr, mininterval=0.5)
         for step, index in enumerate(train.bucketed_batches(settings.batch_size, generator)):
             tokens, lengths, labels = train.batch(index)
+            if settings.word_dropout > 0:
+                # Replace a random share of real words by <unk>: the model learns to cope with
+                # words it has never seen, as it must on new text.
+                drop = (torch.rand(tokens.shape, generator=generator) < settings.word_dropout) & (tokens != PAD_ID)
+                tokens = tokens.masked_fill(drop, UNK_ID)
             tokens, lengths, labels = tokens.to(device), lengths.to(device), labels.to(device)
             logits = model(tokens, lengths)
             loss = loss_fn(logits, labels)
@@ -177,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model config value of the preset, e.g. --set hidden_size=96 (repeatable)")
+    p.add_argument("--word-dropout", type=float, default=defaults.word_dropout,
+                   help="share of words replaced by <unk> in each training batch")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed for split, init and shuffling")
     p.add_argument("--max-len", type=int, default=defaults.max_len, help="tokens kept per text")
     p.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
@@ -199,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              weight_decay=args.weight_decay, seed=args.seed, max_len=args.max_len,
-                             val_fraction=args.val_fraction, min_freq=args.min_freq)
+                             val_fraction=args.val_fraction, min_freq=args.min_freq,
+                             word_dropout=args.word_dropout)
     if args.dry_run:
         dataset = synthetic_dataset(1600, args.seed)
         settings.epochs = min(settings.epochs, 4)
