@@ -97,8 +97,8 @@ PRESETS: dict[str, tuple[dict, str]] = {
         "GRU, 64 units, state at the last word.",
     ),
     "bilstm": (
-        dict(cell="lstm", embed_dim=64, hidden_size=64, bidirectional=True, pooling="mean", dropout=0.3),
-        "Bidirectional LSTM, 64 units each way, mean over words.",
+        dict(cell="lstm", embed_dim=64, hidden_size=64, bidirectional=True, pooling="last", dropout=0.3),
+        "Bidirectional LSTM, 64 units each way: reads the headline forwards and backwards.",
     ),
     "bilstm-2layer": (
         dict(cell="lstm", embed_dim=64, hidden_size=48, num_layers=2, bidirectional=True,
