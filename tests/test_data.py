@@ -62,3 +62,20 @@ def test_missing_file_and_unknown_format(tmp_path):
         read_dataset(tmp_path / "nope.csv")
     with pytest.raises(DataError, match="unknown data format"):
         read_dataset(write(tmp_path / "x.txt", "a"))
+
+
+def test_parquet_reader_and_bad_rows(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    f = tmp_path / "p.parquet"
+    pd.DataFrame({"label": [0, 3, 1], "text": ["a b", "c", "d"]}).to_parquet(f)
+    ds = read_dataset(f)
+    assert ds.texts == ["a b", "c", "d"] and ds.labels == [0, 3, 1]
+    pd.DataFrame({"label": [0, 7, 1], "text": ["a", "b", ""]}).to_parquet(f)
+    with pytest.raises(DataError, match=r"p\.parquet: row 2: label 7 out of range"):
+        read_dataset(f)
+    ds = read_dataset(f, skip_bad=True)
+    assert ds.texts == ["a"] and [n for n, _ in ds.report.skipped] == [2, 3]
+    pd.DataFrame({"title": ["x"]}).to_parquet(f)
+    with pytest.raises(DataError, match="columns 'label' and 'text'"):
+        read_dataset(f)
