@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from rnn_demo.tokenizer import PAD_ID, UNK_ID, Vocab, file_sha256
+from rnn_demo.tokenizer import Vocab, encode_batch_np, file_sha256
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -99,21 +99,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def encode_batch_np(vocab: Vocab, texts: Sequence[str], max_len: int | None = DEFAULT_MAX_LEN):
-    """numpy twin of `rnn_demo.tokenizer.encode_batch` (which needs torch): same ids, padding, lengths.
-
-    texts -> (tokens (B, T) int64 right-padded with PAD_ID, lengths (B,) int64); an empty text
-    becomes a single UNK so every length is >= 1. tests/test_runtime.py checks the two agree.
-    """
-    ids = [vocab.encode(t)[:max_len] if max_len else vocab.encode(t) for t in texts]
-    ids = [x if x else [UNK_ID] for x in ids]
-    lengths = np.array([len(x) for x in ids], dtype=np.int64)
-    tokens = np.full((len(ids), int(lengths.max()) if ids else 0), PAD_ID, dtype=np.int64)
-    for row, x in enumerate(ids):
-        tokens[row, : len(x)] = x
-    return tokens, lengths
 
 
 class OnnxModel:

@@ -5,18 +5,15 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .tokenizer import PAD_ID, UNK_ID, Vocab
+from .tokenizer import UNK_ID, Vocab, encode_batch_np
 
 
 class EncodedDataset:
     """All texts as one right-padded (N, T_max) int64 tensor plus (N,) lengths and labels."""
 
     def __init__(self, vocab: Vocab, texts: Sequence[str], labels: Sequence[int], max_len: int) -> None:
-        ids = [vocab.encode(t)[:max_len] or [UNK_ID] for t in texts]
-        self.lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
-        self.tokens = torch.full((len(ids), int(self.lengths.max())), PAD_ID, dtype=torch.long)
-        for row, x in enumerate(ids):
-            self.tokens[row, : len(x)] = torch.tensor(x, dtype=torch.long)
+        tokens, lengths = encode_batch_np(vocab, texts, max_len)
+        self.tokens, self.lengths = torch.from_numpy(tokens), torch.from_numpy(lengths)
         self.labels = torch.tensor(list(labels), dtype=torch.long)
         self.unknown_rate = float((self.tokens == UNK_ID).sum()) / float(self.lengths.sum())
 

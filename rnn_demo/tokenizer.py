@@ -137,17 +137,26 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def encode_batch(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
-    """Texts -> (tokens (B, T) int64 right-padded with PAD_ID, lengths (B,) int64).
+def encode_batch_np(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
+    """Texts -> (tokens (B, T) int64 right-padded with PAD_ID, lengths (B,) int64), as numpy.
 
-    A text with no tokens at all gets a single UNK so every length is >= 1.
+    A text with no tokens at all gets a single UNK so every length is >= 1. numpy only, so a
+    server running onnxruntime can tokenize without importing torch.
     """
-    import torch
+    import numpy as np
 
     ids = [vocab.encode(t)[:max_len] if max_len else vocab.encode(t) for t in texts]
     ids = [x if x else [UNK_ID] for x in ids]
-    lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
-    tokens = torch.full((len(ids), int(lengths.max()) if ids else 0), PAD_ID, dtype=torch.long)
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    tokens = np.full((len(ids), int(lengths.max()) if ids else 0), PAD_ID, dtype=np.int64)
     for row, x in enumerate(ids):
-        tokens[row, : len(x)] = torch.tensor(x, dtype=torch.long)
+        tokens[row, : len(x)] = x
     return tokens, lengths
+
+
+def encode_batch(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
+    """`encode_batch_np` as torch tensors: (tokens (B, T) int64, lengths (B,) int64)."""
+    import torch
+
+    tokens, lengths = encode_batch_np(vocab, texts, max_len)
+    return torch.from_numpy(tokens), torch.from_numpy(lengths)
