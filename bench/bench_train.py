@@ -37,7 +37,7 @@ from rnn_demo.batching import EncodedDataset
 from rnn_demo.data import read_dataset
 from rnn_demo.models import PRESETS, TextClassifier, preset_config
 from rnn_demo.tokenizer import Vocab
-from rnn_demo.train import TrainSettings, evaluate_encoded, train_model
+from rnn_demo.train import TrainSettings, train_model
 
 
 class LessonPackedLSTM(nn.Module):

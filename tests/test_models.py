@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnn_demo.models import CELLS, PRESETS, ClassifierConfig, TextClassifier, preset_config, reverse_within_length
