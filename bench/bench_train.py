@@ -37,7 +37,7 @@ from rnn_demo.batching import EncodedDataset
 from rnn_demo.data import read_dataset
 from rnn_demo.models import PRESETS, TextClassifier, preset_config
 from rnn_demo.tokenizer import Vocab
-from rnn_demo.train import TrainSettings, train_model
+from rnn_demo.train import TrainSettings, evaluate_encoded, train_model
 
 
 class LessonPackedLSTM(nn.Module):
@@ -82,16 +82,6 @@ def lesson_epoch(vocab: Vocab, texts, labels, epochs: int, seed: int) -> tuple[n
     return model, seen / (time.perf_counter() - start)
 
 
-@torch.no_grad()
-def lesson_accuracy(model: nn.Module, test: EncodedDataset) -> float:
-    model.eval()
-    correct = 0
-    for index in test.bucketed_batches(512):
-        tokens, lengths, labels = test.batch(index)
-        correct += int((model(tokens, lengths).argmax(-1) == labels).sum())
-    return correct / len(test)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/ag_news/train_hf.jsonl", help="training rows")
@@ -115,7 +105,7 @@ def main() -> None:
     model, rate = lesson_epoch(vocab, train_rows.texts, train_rows.labels, 1, args.seed)
     results.append({"run": "lesson loop (batch 16, 1 epoch)", "preset": "lesson-lstm-packed",
                     "samples_per_s": round(rate, 1), "seconds": round(len(train_rows) / rate, 1),
-                    "test_accuracy": round(lesson_accuracy(model, test), 4)})
+                    "test_accuracy": round(evaluate_encoded(model, test, torch.device("cpu"))[1], 4)})
     print(json.dumps(results[-1]), flush=True)
 
     start = time.perf_counter()
