@@ -7,17 +7,26 @@ API: named endpoints `/predict` and `/analyze` (see docs/app.md for a gradio_cli
 from __future__ import annotations
 
 import html
+import logging
 import os
 from pathlib import Path
 
-import gradio as gr
+# Telemetry off unless the user turns it on (GRADIO_ANALYTICS_ENABLED=True): the app runs offline.
+# Set before gradio is imported, which reads it.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from rnn_demo import service
-from rnn_demo.service import InputError, UnknownModelError
+import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+
+from rnn_demo import service  # noqa: E402
+from rnn_demo.service import InputError, UnknownModelError  # noqa: E402
 
 CHECKPOINTS = Path(os.environ.get("RNN_DEMO_CHECKPOINTS", Path(__file__).resolve().parent / "checkpoints"))
 service.configure_torch()
-REGISTRY = service.Registry(CHECKPOINTS)  # every model loaded once, at start
+LOG = logging.getLogger("rnn_demo.app")
+REGISTRY = service.Registry(CHECKPOINTS)  # every model loaded once, at start; damaged folders left out
+for _problem in REGISTRY.problems:
+    LOG.warning("checkpoint left out: %s", _problem)
 DEFAULT_MODEL = "lesson-lstm-packed" if "lesson-lstm-packed" in REGISTRY.entries else REGISTRY.names[0]
 
 CSS = """
@@ -89,20 +98,47 @@ def packing(text: str, k: float):
 
 # ---- named API endpoints (type hints define their schema)
 
+MAX_MODEL_NAME = 100  # longer "model names" are not echoed back (nor into the log)
+
+
+def _user_error(endpoint: str, message: str) -> gr.Error:
+    """An expected bad request: one log line (no traceback) and the message for the client."""
+    LOG.warning("bad request to /%s: %s", endpoint, " ".join(message.split())[:300])
+    return gr.Error(message, print_exception=False)
+
+
+def _checked(endpoint: str, text, model) -> tuple[str, str]:
+    """The API's arguments as strings, or the same kind of clear error as any other bad input.
+
+    gradio_client passes JSON through unchecked, so text may arrive as a number, list or dict.
+    """
+    if text is not None and not isinstance(text, str):
+        raise _user_error(endpoint, f"text must be a string (one headline per line), got {type(text).__name__}.")
+    if not isinstance(model, str):
+        raise _user_error(endpoint, f"model must be a model name (a string), got {type(model).__name__}; "
+                                    f"valid models: {', '.join(REGISTRY.names)}")
+    if len(model) > MAX_MODEL_NAME:
+        raise _user_error(endpoint, f"unknown model (a {len(model):,}-character name); "
+                                    f"valid models: {', '.join(REGISTRY.names)}")
+    return text or "", model
+
+
 def predict(text: str, model: str = DEFAULT_MODEL) -> dict:
     """Class probabilities {class: probability} for one headline (the first line of `text`)."""
+    text, model = _checked("predict", text, model)
     try:
         return service.predict(REGISTRY, text, model)
     except (InputError, UnknownModelError) as exc:
-        raise gr.Error(str(exc)) from None
+        raise _user_error("predict", str(exc)) from None
 
 
 def analyze(text: str, model: str = DEFAULT_MODEL) -> dict:
     """Tokens, probabilities, per-token (prefix) probabilities, projected trajectory and word importances."""
+    text, model = _checked("analyze", text, model)
     try:
         return service.analyze(REGISTRY, text, model)
     except (InputError, UnknownModelError) as exc:
-        raise gr.Error(str(exc)) from None
+        raise _user_error("analyze", str(exc)) from None
 
 
 with gr.Blocks(title="How recurrent networks read headlines") as demo:
@@ -195,8 +231,56 @@ inspection views always use PyTorch).""")
     gr.api(predict, api_name="predict")
     gr.api(analyze, api_name="analyze")
 
-LAUNCH_OPTIONS = dict(css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"])
+# ---- overload policy
+# Every event runs at most CONCURRENCY at a time (the work is CPU-bound on one torch thread per
+# request; more parallel requests than cores only stretch every answer), and at most QUEUE_SIZE
+# events wait in all. A request beyond that is refused at once (HTTP 503 on /queue/join;
+# gradio_client raises QueueError "Queue is full! Please try again.") instead of waiting
+# behind an unbounded queue. Defaults fit the 2-core machine this was measured on; see
+# "Holding up to a classroom" in the README.
+
+
+def _env_int(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name, str(default)).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"error: {name}={raw!r} must be an integer in {low}..{high}") from None
+    if not low <= value <= high:
+        raise SystemExit(f"error: {name}={raw!r} must be an integer in {low}..{high}")
+    return value
+
+
+CONCURRENCY = _env_int("RNN_DEMO_CONCURRENCY", 2, 1, 64)
+QUEUE_SIZE = _env_int("RNN_DEMO_QUEUE_SIZE", 32, 1, 10_000)
+demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+
+
+class NoUploads:
+    """ASGI middleware: the app has no upload widget, so Gradio's upload routes answer 403.
+
+    (max_file_size=0 below would also refuse any non-empty file; this refuses before the body
+    is parsed or anything is written to the upload folder.)
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/").endswith(("/upload", "/upload_progress")):
+            body = b"This app takes no file uploads."
+            await send({"type": "http.response.start", "status": 403,
+                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+LAUNCH_OPTIONS = dict(css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"],
+                      max_file_size=0, app_kwargs={"middleware": [Middleware(NoUploads)]})
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **LAUNCH_OPTIONS)

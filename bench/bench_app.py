@@ -57,7 +57,7 @@ def in_process(root: Path, iterations: int) -> dict:
         predict_ms = timed(lambda i: service.predict(reg, headlines[i % len(headlines)], name), iterations)
 
         def analysis(i: int) -> None:
-            reg._trace.cache_clear()  # measure the real work, not the per-headline cache
+            reg._traces.clear()  # measure the real work, not the per-headline cache
             page = service.analyze_page(reg, headlines[i % len(headlines)], name)
             for fig in (page.trajectory, page.prefix, page.internals):
                 fig.to_json()

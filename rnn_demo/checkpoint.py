@@ -2,15 +2,30 @@
 
 Nothing here unpickles anything: weights go through safetensors, the rest is JSON.
 Every failure names the file and what is wrong with it.
+
+Loading is defensive, because a checkpoint folder is input (copied, downloaded, half-written):
+  1. config.json sizes are checked against `CONFIG_BOUNDS` and the parameter count against
+     `MAX_PARAMETERS` before anything is allocated (a `hidden_size` of 10,000,000 would ask for
+     gigabytes);
+  2. tokenizer.json must match the sha256 recorded in config.json (a same-size shuffled vocabulary
+     would otherwise load and silently score near chance); a config without it is refused;
+  3. the tensor names and shapes in the safetensors header are compared with the model the config
+     describes (built on the `meta` device: shapes only, no memory) before the weights are read.
+
+Stamp a tokenizer hash into an older checkpoint (only for a tokenizer you know is the right one):
+    python -m rnn_demo.checkpoint --stamp checkpoints/NAME
 """
 from __future__ import annotations
 
+import argparse
 import json
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import CLASS_NAMES
@@ -23,6 +38,14 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 METRICS_FILE = "metrics.json"
 TEST_METRICS_FILE = "test_metrics.json"
+
+# Sane upper bounds for the sizes in config.json["model"], checked before any allocation. They are
+# far above anything this project trains (vocab 22k, embed 64, hidden <= 64, 2 layers, 4 classes)
+# and far below what would exhaust a server's memory.
+CONFIG_BOUNDS = {"vocab_size": 2_000_000, "embed_dim": 4096, "hidden_size": 4096,
+                 "num_layers": 16, "num_classes": 1000}
+MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights: the sizes above can still multiply past it
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class CheckpointError(ValueError):
@@ -51,7 +74,10 @@ class Checkpoint:
 
 def save_checkpoint(out_dir: str | Path, model: TextClassifier, vocab: Vocab, preset: str,
                     metrics: dict, description: str | None = None) -> Path:
-    """Write the four checkpoint files into `out_dir` (created if needed)."""
+    """Write the four checkpoint files into `out_dir` (created if needed).
+
+    config.json records the sha256 of the tokenizer.json written here; loading requires it.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if len(vocab) != model.config.vocab_size:
@@ -85,6 +111,75 @@ def _read_json(path: Path, what: str) -> dict:
     return data
 
 
+def stamp_command(root: Path) -> str:
+    return f"python -m rnn_demo.checkpoint --stamp {root}"
+
+
+def _check_model_sizes(model_cfg: object, config_path: Path) -> None:
+    """Refuse absurd sizes in config.json["model"] before anything is built or allocated."""
+    if not isinstance(model_cfg, dict):
+        raise CheckpointError(f"{config_path}: 'model' must be a JSON object of model settings")
+    for key, limit in CONFIG_BOUNDS.items():
+        value = model_cfg.get(key)
+        if value is None:
+            continue  # a missing key is reported by ClassifierConfig (required) or takes its default
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+            raise CheckpointError(f"{config_path}: model {key}={value!r} is outside the supported range "
+                                  f"1..{limit:,}; refused before allocating anything")
+
+
+def _meta_model(model_config: ClassifierConfig, config_path: Path) -> TextClassifier:
+    """The model the config describes, on the meta device (shapes only), within MAX_PARAMETERS."""
+    try:
+        with torch.device("meta"):
+            model = TextClassifier(model_config)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{config_path}: cannot build the model it describes ({exc})") from None
+    n = sum(p.numel() for p in model.parameters())
+    if n > MAX_PARAMETERS:
+        raise CheckpointError(f"{config_path}: the model it describes has {n:,} parameters, more than the "
+                              f"supported {MAX_PARAMETERS:,}; refused before allocating anything")
+    return model
+
+
+def _tokenizer_entry(config: dict, root: Path, config_path: Path) -> tuple[Path, str]:
+    """(tokenizer path, recorded sha256) from config.json; refuse a config that records no hash."""
+    info = config.get("tokenizer")
+    if info is None or (isinstance(info, dict) and "sha256" not in info):
+        raise CheckpointError(
+            f"{config_path}: records no sha256 for its tokenizer, so a swapped or shuffled vocabulary "
+            f"could not be detected. If {root / TOKENIZER_FILE} is the vocabulary this model was trained "
+            f"with, record it with `{stamp_command(root)}`; otherwise retrain (training writes the hash)")
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{config_path}: 'tokenizer' must be an object with 'file' and 'sha256'")
+    name, sha = info.get("file", TOKENIZER_FILE), info.get("sha256")
+    # a bare file name inside the folder: a config must not point the loader elsewhere on disk
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(f"{config_path}: tokenizer file {name!r} must be a file name inside {root}")
+    if not isinstance(sha, str) or not SHA256_RE.fullmatch(sha):
+        raise CheckpointError(f"{config_path}: tokenizer sha256 {sha!r} is not 64 lowercase hex digits")
+    return root / name, sha
+
+
+def _check_weight_shapes(weights_path: Path, expected: dict[str, torch.Size], config_path: Path) -> None:
+    """Compare the safetensors header (names, shapes) with the model; reads no tensor data."""
+    try:
+        with safe_open(str(weights_path), framework="pt") as fh:
+            shapes = {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights_path}: cannot read safetensors ({exc}); "
+                              "the file may be truncated or not a safetensors file") from None
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{weights_path}: tensors do not match the config in {config_path} "
+                              f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
+    for key, shape in shapes.items():
+        if shape != tuple(expected[key]):
+            raise CheckpointError(f"{weights_path}: tensor {key!r} has shape {shape}, "
+                                  f"the config in {config_path} needs {tuple(expected[key])}")
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint folder into an eval-mode model; raise `CheckpointError` on any problem."""
     root = Path(path)
@@ -95,26 +190,32 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if config.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{config_path}: format {config.get('format')!r} is not {CHECKPOINT_FORMAT!r}")
     preset = config.get("preset")
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise CheckpointError(f"{config_path}: unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    _check_model_sizes(config.get("model"), config_path)
     try:
-        model_config = ClassifierConfig.from_dict(config.get("model", {}))
+        model_config = ClassifierConfig.from_dict(config["model"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{config_path}: invalid model config ({exc})") from None
-    class_names = tuple(config.get("class_names", ()))
+    class_names = config.get("class_names", ())
+    if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
+        raise CheckpointError(f"{config_path}: 'class_names' must be a list of strings")
+    class_names = tuple(class_names)
     if len(class_names) != model_config.num_classes:
         raise CheckpointError(f"{config_path}: {len(class_names)} class names for {model_config.num_classes} classes")
+    meta_model = _meta_model(model_config, config_path)
 
-    tok_info = config.get("tokenizer", {})
-    tok_path = root / tok_info.get("file", TOKENIZER_FILE)
+    # The hash is checked before the file is parsed: a tampered tokenizer is refused as a whole.
+    tok_path, expected_sha = _tokenizer_entry(config, root, config_path)
+    if not tok_path.is_file():
+        raise CheckpointError(f"{tok_path}: tokenizer file is missing")
+    if file_sha256(tok_path) != expected_sha:
+        raise CheckpointError(f"{tok_path}: sha256 differs from the one recorded in {config_path}; "
+                              "this is not the tokenizer the model was trained with")
     try:
         vocab = Vocab.load(tok_path)
     except VocabError as exc:
         raise CheckpointError(str(exc)) from None
-    expected_sha = tok_info.get("sha256")
-    if expected_sha and file_sha256(tok_path) != expected_sha:
-        raise CheckpointError(f"{tok_path}: sha256 differs from the one recorded in {config_path}; "
-                              "this is not the tokenizer the model was trained with")
     if len(vocab) != model_config.vocab_size:
         raise CheckpointError(f"{tok_path}: vocabulary has {len(vocab)} tokens but {config_path} "
                               f"says vocab_size={model_config.vocab_size}")
@@ -122,33 +223,94 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     weights_path = root / WEIGHTS_FILE
     if not weights_path.is_file():
         raise CheckpointError(f"{weights_path}: model weights are missing")
+    expected = {k: v.shape for k, v in meta_model.state_dict().items()}
+    _check_weight_shapes(weights_path, expected, config_path)
     try:
         tensors = load_file(str(weights_path), device=str(device))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{weights_path}: cannot read safetensors ({exc}); the file may be truncated") from None
-    model = TextClassifier(model_config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{weights_path}: tensors do not match the config in {config_path} "
-                              f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
     for key, value in tensors.items():
-        if value.shape != expected[key].shape:
-            raise CheckpointError(f"{weights_path}: tensor {key!r} has shape {tuple(value.shape)}, "
-                                  f"the config in {config_path} needs {tuple(expected[key].shape)}")
+        if not value.is_floating_point():
+            raise CheckpointError(f"{weights_path}: tensor {key!r} has dtype {value.dtype}, expected floating point")
+        if not torch.isfinite(value).all():
+            raise CheckpointError(f"{weights_path}: tensor {key!r} holds NaN or infinite values")
+    model = TextClassifier(model_config)
     model.load_state_dict(tensors)
     model.to(device).eval()
 
     metrics = _read_json(root / METRICS_FILE, "training metrics")
     test_path = root / TEST_METRICS_FILE
     test_metrics = _read_json(test_path, "test metrics") if test_path.exists() else None
+    description = config.get("description", "")
     return Checkpoint(path=root, name=root.name, preset=preset, model=model, vocab=vocab,
-                      class_names=class_names, description=config.get("description", ""),
+                      class_names=class_names, description=description if isinstance(description, str) else "",
                       metrics=metrics, test_metrics=test_metrics)
+
+
+def stamp_tokenizer(path: str | Path) -> str:
+    """Record the sha256 of `path`/tokenizer.json in its config.json; returns the hash.
+
+    Only for a checkpoint written before hashes were recorded, whose tokenizer the user knows to
+    be the one the model was trained with: the hash then protects it from later swaps. The
+    vocabulary must parse and its size must match the config, so an obviously wrong one is refused.
+    """
+    root = Path(path)
+    config_path = root / CONFIG_FILE
+    config = _read_json(config_path, "model config")
+    tok_path = root / TOKENIZER_FILE
+    try:
+        vocab = Vocab.load(tok_path)
+    except VocabError as exc:
+        raise CheckpointError(str(exc)) from None
+    model_cfg = config.get("model")
+    vocab_size = model_cfg.get("vocab_size") if isinstance(model_cfg, dict) else None
+    if len(vocab) != vocab_size:
+        raise CheckpointError(f"{tok_path}: vocabulary has {len(vocab)} tokens but {config_path} says "
+                              f"vocab_size={vocab_size!r}; this cannot be the model's tokenizer")
+    sha = file_sha256(tok_path)
+    config["tokenizer"] = {"file": TOKENIZER_FILE, "sha256": sha}
+    tmp = config_path.with_name(config_path.name + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(config_path)  # atomic: a crash leaves the old config, never half a file
+    return sha
 
 
 def discover_checkpoints(root: str | Path) -> list[Path]:
     """Checkpoint folders directly under `root`, in name order."""
     root = Path(root)
     return sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file()) if root.is_dir() else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rnn_demo.checkpoint",
+                                description="Check checkpoint folders, or record their tokenizer's sha256.")
+    p.add_argument("folders", nargs="*", help="checkpoint folders to load and check")
+    p.add_argument("--stamp", action="append", default=[], metavar="DIR",
+                   help="record DIR/tokenizer.json's sha256 in DIR/config.json. Use it only when you know "
+                        "that tokenizer.json is the vocabulary the model was trained with")
+    args = p.parse_args(argv)
+    if not args.folders and not args.stamp:
+        p.error("give checkpoint folders to check, or --stamp DIR")
+    status = 0
+    for folder in args.stamp:
+        try:
+            sha = stamp_tokenizer(folder)
+            load_checkpoint(folder)
+        except CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        print(f"{folder}: recorded tokenizer sha256 {sha} in {Path(folder) / CONFIG_FILE}")
+    for folder in args.folders:
+        try:
+            ckpt = load_checkpoint(folder)
+        except CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        print(f"{folder}: ok ({ckpt.preset}, {ckpt.model.num_parameters():,} parameters)")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

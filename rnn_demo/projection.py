@@ -155,23 +155,62 @@ def save_projection(proj: Projection, ckpt_dir: str | Path) -> None:
     (out / PROJECTION_META).write_text(json.dumps(proj.meta, indent=2) + "\n", encoding="utf-8")
 
 
-def load_projection(ckpt_dir: str | Path) -> Projection | None:
-    """The stored projection of a checkpoint folder, or None when it has none (or it is unreadable)."""
+class ProjectionError(CheckpointError):
+    """A projection file that exists but cannot be used; the message names the file and the problem."""
+
+
+def load_projection(ckpt_dir: str | Path, directions: int | None = None,
+                    hidden_size: int | None = None) -> Projection | None:
+    """The stored projection of a checkpoint folder, or None when it has none (neither file exists).
+
+    A damaged one (either file missing, truncated, unreadable, or with arrays of the wrong shape)
+    raises `ProjectionError` naming the file. Given `directions` and `hidden_size` (the model's),
+    the stored arrays must match them: (H,) means, (H, 3) components, (N, 3) clouds, (N,) labels.
+    """
     root = Path(ckpt_dir)
     meta_path, weights_path = root / PROJECTION_META, root / PROJECTION_WEIGHTS
-    if not (meta_path.is_file() and weights_path.is_file()):
+    if not meta_path.exists() and not weights_path.exists():
         return None
+    for present, absent in ((meta_path, weights_path), (weights_path, meta_path)):
+        if not absent.is_file():
+            raise ProjectionError(f"{absent}: missing while {present.name} is present; rebuild with "
+                                  f"`python -m rnn_demo.projection --checkpoint {root}`")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        tensors = load_file(str(weights_path))
-        directions = int(meta["directions"])
-        return Projection(
-            means=[tensors[f"d{d}.mean"].astype(np.float64) for d in range(directions)],
-            components=[tensors[f"d{d}.components"].astype(np.float64) for d in range(directions)],
-            clouds=[tensors[f"d{d}.cloud"].astype(np.float64) for d in range(directions)],
-            labels=tensors["labels"], meta=meta)
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
-        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProjectionError(f"{meta_path}: not valid JSON ({exc}); the file may be truncated") from None
+    if not isinstance(meta, dict) or meta.get("format") != PROJECTION_FORMAT:
+        raise ProjectionError(f"{meta_path}: not a {PROJECTION_FORMAT} file")
+    n_dirs = meta.get("directions")
+    if not isinstance(n_dirs, int) or isinstance(n_dirs, bool) or not 1 <= n_dirs <= 2:
+        raise ProjectionError(f"{meta_path}: 'directions' must be 1 or 2, got {n_dirs!r}")
+    if directions is not None and n_dirs != directions:
+        raise ProjectionError(f"{meta_path}: fitted for {n_dirs} direction(s), the model has {directions}")
+    try:
+        tensors = load_file(str(weights_path))  # safetensors: no pickle; SafetensorError on damage
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, ValueError: all mean "damaged"
+        raise ProjectionError(f"{weights_path}: cannot read safetensors ({type(exc).__name__}: {exc}); "
+                              "the file may be truncated") from None
+    labels = tensors.get("labels")
+    if labels is None or labels.ndim != 1:
+        raise ProjectionError(f"{weights_path}: 'labels' must be a 1-D array")
+    means, comps, clouds = [], [], []
+    for d in range(n_dirs):
+        got = [tensors.get(f"d{d}.{k}") for k in ("mean", "components", "cloud")]
+        if any(a is None for a in got):
+            raise ProjectionError(f"{weights_path}: arrays of direction {d} are missing")
+        mean, comp, cloud = got
+        h = hidden_size if hidden_size is not None else mean.shape[0] if mean.ndim == 1 else -1
+        want = {"mean": (h,), "components": (h, N_COMPONENTS), "cloud": (labels.shape[0], N_COMPONENTS)}
+        for key, arr in zip(want, got):
+            if arr.shape != want[key]:
+                raise ProjectionError(f"{weights_path}: d{d}.{key} has shape {arr.shape}, expected {want[key]}")
+            if not np.isfinite(arr).all():
+                raise ProjectionError(f"{weights_path}: d{d}.{key} holds NaN or infinite values")
+        means.append(mean.astype(np.float64))
+        comps.append(comp.astype(np.float64))
+        clouds.append(cloud.astype(np.float64))
+    return Projection(means=means, components=comps, clouds=clouds, labels=labels, meta=meta)
 
 
 def fit_fallback(ckpt: Checkpoint, texts: list[str]) -> Projection:

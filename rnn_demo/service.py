@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import html
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,68 @@ def _shown_path(path: str | Path) -> str:
         return str(path)
 
 
+TRACE_CACHE_ENV = "RNN_DEMO_TRACE_CACHE_MB"
+TRACE_CACHE_DEFAULT_MB = 32
+
+
+def _trace_cache_bytes() -> int:
+    raw = os.environ.get(TRACE_CACHE_ENV, str(TRACE_CACHE_DEFAULT_MB)).strip()
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise ValueError(f"{TRACE_CACHE_ENV}={raw!r}: expected a number of megabytes (0 turns the cache off)") from None
+    if not 0 <= mb <= 4096:
+        raise ValueError(f"{TRACE_CACHE_ENV}={raw!r}: expected 0..4096 megabytes")
+    return int(mb * 2**20)
+
+
+def trace_nbytes(tr: ins.Trace) -> int:
+    """Approximate memory held by a Trace: its arrays plus ~64 bytes per token for the Python lists."""
+    arrays = [tr.states, tr.pooled, tr.probabilities]
+    for c in tr.cells:
+        arrays += [c.hidden, *c.gates.values()] + ([c.cell] if c.cell is not None else [])
+    return sum(a.nbytes for a in arrays) + 64 * len(tr.tokens) + sum(len(t) for t in tr.tokens)
+
+
+class TraceCache:
+    """A thread-safe LRU bounded by bytes, not entries (Gradio runs handlers in worker threads)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._items: OrderedDict = OrderedDict()  # key -> (value, size); oldest first
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.nbytes = 0
+
+    def get(self, key):
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key, value, size: int) -> None:
+        if size > self.max_bytes:  # also covers max_bytes == 0: caching off
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            self._items[key] = (value, size)
+            self.nbytes += size
+            while self.nbytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.nbytes -= dropped
+
+
 class Registry:
     """Every checkpoint under `root`, loaded once; unreadable folders are listed in `problems`."""
 
@@ -115,24 +178,38 @@ class Registry:
         self.entries: dict[str, ModelEntry] = {}
         self.problems: list[str] = []
         for folder in discover_checkpoints(self.root):
+            # One damaged folder must not stop the app: any error while loading it (CheckpointError
+            # names the file; safetensors, JSON, lesson data or memory errors from other loaders may
+            # not) leaves that model out, and the message is shown on the page and logged.
             try:
-                ckpt = load_checkpoint(folder)
+                ckpt, projection, note = self._load_folder(folder)
             except CheckpointError as exc:
                 self.problems.append(str(exc))
                 continue
-            projection, note = load_projection(folder), ""
-            if projection is None or not projection.is_current(folder):
-                note = ("no stored projection was found" if projection is None else
-                        "the stored projection was fitted for older weights")
-                note += (f"; paths use a stand-in projection fitted on the example headlines, without the "
-                         f"reference cloud. Rebuild with `python -m rnn_demo.projection --checkpoint "
-                         f"{_shown_path(folder)}`")
-                projection = fit_fallback(ckpt, EXAMPLES)
+            except Exception as exc:  # noqa: BLE001 - any loader failure is this folder's problem
+                self.problems.append(f"{_shown_path(folder)}: {type(exc).__name__}: {exc}")
+                continue
+            # outside the try: a wrong backend setting or missing exports is the whole app's
+            # configuration error, not one damaged checkpoint, and must stop the start
             self.entries[ckpt.name] = ModelEntry(ckpt, _make_predictor(ckpt, self.backend), projection, note)
         if not self.entries:
             raise CheckpointError(f"{self.root}: no loadable checkpoints" +
                                   (f" ({'; '.join(self.problems)})" if self.problems else ""))
-        self._trace = lru_cache(maxsize=512)(self._trace_uncached)
+        self._traces = TraceCache(_trace_cache_bytes())
+
+    def _load_folder(self, folder: Path) -> tuple[Checkpoint, Projection, str]:
+        """One checkpoint folder -> (checkpoint, projection, note); raises on any damaged file."""
+        ckpt = load_checkpoint(folder)
+        cfg = ckpt.config
+        projection, note = load_projection(folder, cfg.num_directions, cfg.hidden_size), ""
+        if projection is None or not projection.is_current(folder):
+            note = ("no stored projection was found" if projection is None else
+                    "the stored projection was fitted for older weights")
+            note += (f"; paths use a stand-in projection fitted on the example headlines, without the "
+                     f"reference cloud. Rebuild with `python -m rnn_demo.projection --checkpoint "
+                     f"{_shown_path(folder)}`")
+            projection = fit_fallback(ckpt, EXAMPLES)
+        return ckpt, projection, note
 
     @property
     def names(self) -> list[str]:
@@ -152,8 +229,19 @@ class Registry:
         return [(f"{n} — {e.ckpt.description}", n) for n, e in self.entries.items()]
 
     def trace(self, name: str, headline: str) -> ins.Trace:
-        """Per-step states of `headline` under model `name` (cached: views re-use the same read)."""
-        return self._trace(name, headline)
+        """Per-step states of `headline` under model `name`.
+
+        Cached within a byte budget: the page's views (trajectory, internals, redraws when the
+        projection or the layer changes) read the same headline several times, and a 200-word
+        trace costs 40-60 ms but holds up to ~1 MB, so an entry-count bound would let anyone grow
+        the server by sending distinct long texts.
+        """
+        key = (name, headline)
+        tr = self._traces.get(key)
+        if tr is None:
+            tr = self._trace_uncached(name, headline)
+            self._traces.put(key, tr, trace_nbytes(tr) + len(headline) + len(name))
+        return tr
 
     def _trace_uncached(self, name: str, headline: str) -> ins.Trace:
         entry = self.get(name)

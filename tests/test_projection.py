@@ -98,11 +98,13 @@ def test_cli_reports_bad_inputs(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_load_projection_of_unreadable_files_is_none(tmp_path):
+def test_load_projection_is_none_without_files_and_names_a_damaged_file(tmp_path):
+    # (issue 9: a damaged projection used to be ignored or crash start-up; now it names the file)
     assert P.load_projection(tmp_path) is None
     (tmp_path / P.PROJECTION_META).write_text("{not json")
     (tmp_path / P.PROJECTION_WEIGHTS).write_bytes(b"garbage")
-    assert P.load_projection(tmp_path) is None
+    with pytest.raises(P.ProjectionError, match=r"projection\.json: not valid JSON"):
+        P.load_projection(tmp_path)
 
 
 SHIPPED = discover_checkpoints(ROOT / "checkpoints")
