@@ -14,6 +14,7 @@ logits left there (the model's throughput, like PyTorch with inputs on the GPU);
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -34,6 +35,7 @@ from .onnx_export import export_checkpoint
 from .runtime import CUDA, OnnxModel, ProviderUnavailableError
 
 DEFAULT_BATCHES = (1, 64, 256, 1024, 8192)
+BACKENDS = ("pytorch-cpu", "ort-cpu", "pytorch-cuda", "ort-cuda")  # table column order
 LSTM_FAMILY_GOALS = {1: 2.0, 256: 1.5}  # issue goals: ORT CPU / PyTorch CPU speed-up
 
 
@@ -82,6 +84,28 @@ def _torch_fn(model, tokens: np.ndarray, lengths: np.ndarray):
     return run
 
 
+def _torch_cuda_fn(model, tokens: np.ndarray, lengths: np.ndarray):
+    """PyTorch on the GPU, inputs already on the device; each call waits for the kernels to finish."""
+    t, n = torch.from_numpy(tokens).cuda(), torch.from_numpy(lengths).cuda()
+
+    def run():
+        with torch.inference_mode():
+            out = model(t, n)
+        torch.cuda.synchronize()
+        return out
+    return run
+
+
+def _torch_cuda_model(ckpt):
+    """A GPU copy of the checkpoint's model with TF32 off (fp32 parity), or None without a usable GPU."""
+    if not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    model = copy.deepcopy(ckpt.model).cuda().eval()
+    return model
+
+
 def _ort_cuda_bound_fn(onnx_model: OnnxModel, tokens: np.ndarray, lengths: np.ndarray):
     """IOBinding with inputs copied to the GPU once and the output left on the GPU."""
     session, device_id = onnx_model.session, onnx_model.device_id
@@ -110,6 +134,7 @@ def bench_model(folder: Path, batches, seq_len: int, min_time: float, threads: i
             cuda_note = backends["ort-cuda"].describe()
         except ProviderUnavailableError as exc:
             cuda_note = str(exc)
+    torch_cuda = _torch_cuda_model(ckpt) if use_cuda else None
     rng = np.random.default_rng(0)
     rows = []
     for batch in batches:
@@ -118,9 +143,13 @@ def bench_model(folder: Path, batches, seq_len: int, min_time: float, threads: i
         with torch.inference_mode():
             reference = ckpt.model(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
         fns = {"pytorch-cpu": _torch_fn(ckpt.model, tokens, lengths)}
+        diffs = {"pytorch-cpu": 0.0}
+        if torch_cuda is not None:
+            fns["pytorch-cuda"] = _torch_cuda_fn(torch_cuda, tokens, lengths)
+            diffs["pytorch-cuda"] = float(np.abs(fns["pytorch-cuda"]().cpu().numpy() - reference).max())
         for name, model in backends.items():
             got = model.logits(tokens, lengths)
-            diff = float(np.abs(got - reference).max())
+            diff = diffs[name] = float(np.abs(got - reference).max())
             if diff > 1e-4:
                 raise RuntimeError(f"{ckpt.name} batch {batch}: {name} differs from PyTorch by {diff:.2e}")
             if name == "ort-cpu":
@@ -135,7 +164,8 @@ def bench_model(folder: Path, batches, seq_len: int, min_time: float, threads: i
             rows.append({"model": ckpt.name, "preset": ckpt.preset, "cell": ckpt.config.cell,
                          "backend": backend, "batch": batch, "seq_len": seq_len, "reps": len(times),
                          "latency_ms_median": median * 1e3, "latency_ms_min": min(times) * 1e3,
-                         "headlines_per_s": batch / median})
+                         "headlines_per_s": batch / median,
+                         "max_abs_diff_vs_pytorch_cpu": diffs[backend]})
             log(f"  {ckpt.name:20s} {backend:12s} batch {batch:5d}: {median * 1e3:9.3f} ms  "
                 f"{batch / median:12,.0f} headlines/s  ({len(times)} reps)")
     return rows, cuda_note
@@ -155,8 +185,8 @@ def speedups(rows: list[dict]) -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     by_key = {(r["model"], r["batch"], r["backend"]): r for r in rows}
-    backends = [b for b in ("pytorch-cpu", "ort-cpu", "ort-cuda") if any(r["backend"] == b for r in rows)]
-    header = ["model", "batch"] + [f"{b} ms" for b in backends] + [f"{b} hl/s" for b in backends] + ["ORT-CPU x"]
+    backends = [b for b in BACKENDS if any(r["backend"] == b for r in rows)]
+    header = ["model", "batch"] + [f"{b} ms" for b in backends] + [f"{b} hl/s" for b in backends] + ["ORT-CPU x", "max |diff|"]
     lines = []
     for model in dict.fromkeys(r["model"] for r in rows):
         for batch in dict.fromkeys(r["batch"] for r in rows if r["model"] == model):
@@ -165,7 +195,8 @@ def format_table(rows: list[dict]) -> str:
             hps = [f"{c['headlines_per_s']:,.0f}" if c else "-" for c in cells]
             t, o = by_key.get((model, batch, "pytorch-cpu")), by_key.get((model, batch, "ort-cpu"))
             ratio = f"{o['headlines_per_s'] / t['headlines_per_s']:.2f}" if t and o else "-"
-            lines.append([model, str(batch), *ms, *hps, ratio])
+            worst = max((c.get("max_abs_diff_vs_pytorch_cpu", 0.0) for c in cells if c), default=0.0)
+            lines.append([model, str(batch), *ms, *hps, ratio, f"{worst:.1e}"])
     widths = [max(len(x) for x in col) for col in zip(header, *lines)]
     fmt = lambda cells: "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -58,7 +59,11 @@ def _cuda_works(path: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def gpu(small) -> bool:
-    return _cuda_works(small[1])
+    works = _cuda_works(small[1])
+    if not works and os.environ.get("RNN_DEMO_REQUIRE_GPU") == "1":  # bench/gpu_check.sh: CUDA tests must run
+        pytest.fail("RNN_DEMO_REQUIRE_GPU=1 but onnxruntime cannot use CUDA here: "
+                    + str(runtime._cuda_load_error() or "no CUDAExecutionProvider"))
+    return works
 
 
 # -- input validation ---------------------------------------------------------------------
