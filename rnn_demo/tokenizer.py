@@ -140,18 +140,19 @@ def file_sha256(path: str | Path) -> str:
 def encode_batch_np(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
     """Texts -> (tokens (B, T) int64 right-padded with PAD_ID, lengths (B,) int64), as numpy.
 
-    A text with no tokens at all gets a single UNK so every length is >= 1. numpy only, so a
-    server running onnxruntime can tokenize without importing torch.
+    A text with no tokens at all gets a single UNK so every length is >= 1; max_len None or 0
+    means no truncation. numpy only, so a server running onnxruntime can tokenize without
+    importing torch. The ids are `vocab.encode`'s, computed for all texts at once by
+    `rnn_demo.fast_tokenizer` (token for token the same; tests/test_fast_tokenizer.py).
     """
     import numpy as np
 
-    ids = [vocab.encode(t)[:max_len] if max_len else vocab.encode(t) for t in texts]
-    ids = [x if x else [UNK_ID] for x in ids]
-    lengths = np.array([len(x) for x in ids], dtype=np.int64)
-    tokens = np.full((len(ids), int(lengths.max()) if ids else 0), PAD_ID, dtype=np.int64)
-    for row, x in enumerate(ids):
-        tokens[row, : len(x)] = x
-    return tokens, lengths
+    from .fast_tokenizer import fast_encoder
+
+    if not texts:
+        return np.zeros((0, 0), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    encoded = fast_encoder(vocab).encode(texts, max_len)
+    return encoded.batch(np.arange(len(encoded)))
 
 
 def encode_batch(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
