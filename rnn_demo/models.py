@@ -13,6 +13,11 @@ single-layer cell run over a right-padded batch:
 Pooling `mean` averages real positions only; `last` reads the forward state at the true last
 token and the backward state at the first; `last_padded` is the lesson's LSTMClassifier:
 it runs over the padding and reads the state after the last pad (a teaching exhibit).
+
+`cell="bag"` is the previous lesson's bag of embeddings, a member of the same family with no
+recurrence: embedding -> mean over the real words -> linear. Its per-step "states" are the word
+embeddings themselves, so it has no hidden state to trace, no gates and no memory; word order
+cannot change its answer.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from torch import nn
 from . import CLASS_NAMES
 from .tokenizer import PAD_ID
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU, "bag": None}  # bag: no recurrent cell
+RECURRENT_CELLS = ("rnn", "lstm", "gru")
 POOLINGS = ("mean", "last", "last_padded")
 
 
@@ -56,6 +62,14 @@ class ClassifierConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id {self.pad_id} outside vocabulary of size {self.vocab_size}")
+        if self.cell == "bag" and (self.pooling != "mean" or self.bidirectional or self.num_layers != 1):
+            # The bag's feature is the mean embedding: one layer, one direction, mean pooling.
+            raise ValueError("cell 'bag' needs pooling='mean', bidirectional=False, num_layers=1")
+
+    @property
+    def is_recurrent(self) -> bool:
+        """False for the bag of embeddings: no hidden state, gates or memory to show."""
+        return self.cell in RECURRENT_CELLS
 
     @property
     def num_directions(self) -> int:
@@ -63,7 +77,12 @@ class ClassifierConfig:
 
     @property
     def state_size(self) -> int:
-        """Width of the per-step output and of the pooled feature: directions x hidden."""
+        """Width of the per-step output and of the pooled feature: directions x hidden.
+
+        The bag has no hidden layer: its per-step "states" are the embeddings (hidden_size unused).
+        """
+        if self.cell == "bag":
+            return self.embed_dim
         return self.num_directions * self.hidden_size
 
     def to_dict(self) -> dict:
@@ -105,6 +124,10 @@ PRESETS: dict[str, tuple[dict, str]] = {
              pooling="mean", dropout=0.3),
         "Two stacked bidirectional LSTM layers, 48 units each way, mean over words.",
     ),
+    "bag-of-embeddings": (
+        dict(cell="bag", embed_dim=64, hidden_size=64, pooling="mean", dropout=0.0),
+        "The previous lesson's bag of embeddings: mean of the word embeddings, then linear; no word order.",
+    ),
 }
 
 
@@ -136,12 +159,12 @@ class TextClassifier(nn.Module):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
-        cell = CELLS[config.cell]
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id)
         # layers[l][d]: layer l, direction d (0 forward, 1 backward), each a 1-layer cell.
         self.layers = nn.ModuleList()
         in_size = config.embed_dim
-        for _ in range(config.num_layers):
+        cell = CELLS[config.cell]
+        for _ in range(config.num_layers if cell is not None else 0):  # the bag has no layers
             self.layers.append(nn.ModuleList(
                 cell(in_size, config.hidden_size, batch_first=True) for _ in range(config.num_directions)
             ))
@@ -169,10 +192,19 @@ class TextClassifier(nn.Module):
         Per-step states are aligned with the tokens: [..., :H] forward, [..., H:] backward.
         Positions at or past a sequence's length hold values that must be ignored.
         """
-        seq_len = tokens.size(1)
         if self.config.pooling == "last_padded":
-            lengths = torch.full_like(lengths, seq_len)  # the lesson's model reads every pad
+            lengths = torch.full_like(lengths, tokens.size(1))  # the lesson's model reads every pad
         x = self.dropout(self.embedding(tokens))  # (B, T) -> (B, T, E)
+        x = self.run_layers(x, lengths)
+        return x, self.pool(x, lengths)
+
+    def run_layers(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, E) word embeddings, (B,) lengths -> (B, T, D*H) per-step states of the last layer.
+
+        Split from `encode` so that gradients can be taken with respect to the embeddings
+        (the lessons' memory measurement). The bag has no layers: its "states" are the embeddings.
+        """
+        seq_len = x.size(1)
         reverse = reverse_within_length(lengths, seq_len) if self.config.bidirectional else None
         for index, directions in enumerate(self.layers):
             outputs = [directions[0](x)[0]]  # (B, T, H)
@@ -182,7 +214,7 @@ class TextClassifier(nn.Module):
             x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (B, T, D*H)
             if index < len(self.layers) - 1:
                 x = self.dropout(x)
-        return x, self.pool(x, lengths)
+        return x
 
     def pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, D*H) per-step states -> (B, D*H) features, reading real positions only."""

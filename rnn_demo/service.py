@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from . import inspect as ins
+from . import lesson_views
 from . import plots
 from .checkpoint import Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
 from .predict import Predictor, TorchPredictor
@@ -73,7 +74,7 @@ class ModelEntry:
 
     ckpt: Checkpoint
     predictor: Predictor
-    projection: Projection
+    projection: Projection | None  # None for the bag of embeddings (no hidden state to project)
     projection_note: str = ""  # non-empty when the shipped projection is missing or stale
 
     @property
@@ -197,10 +198,12 @@ class Registry:
                                   (f" ({'; '.join(self.problems)})" if self.problems else ""))
         self._traces = TraceCache(_trace_cache_bytes())
 
-    def _load_folder(self, folder: Path) -> tuple[Checkpoint, Projection, str]:
+    def _load_folder(self, folder: Path) -> tuple[Checkpoint, Projection | None, str]:
         """One checkpoint folder -> (checkpoint, projection, note); raises on any damaged file."""
         ckpt = load_checkpoint(folder)
         cfg = ckpt.config
+        if not cfg.is_recurrent:  # the bag of embeddings has no hidden state: no projection (None)
+            return ckpt, None, ""
         projection, note = load_projection(folder, cfg.num_directions, cfg.hidden_size), ""
         if projection is None or not projection.is_current(folder):
             note = ("no stored projection was found" if projection is None else
@@ -328,6 +331,18 @@ def analyze(reg: Registry, text: str, model: str) -> dict:
     prefix = ins.prefix_probabilities(entry.ckpt.model, tr.ids)
     importance = ins.occlusion_importance(entry.ckpt.model, tr.ids)
     probs = entry.predictor.predict_proba([headline])[0]
+    if entry.projection is None:  # the bag: no hidden state, so no trajectory
+        trajectory = None
+        notes.append(f"{entry.name} has no hidden state, so there is no trajectory and no memory (both null).")
+    else:
+        trajectory = {
+            "space": f"PCA of the last layer's per-word states ({entry.ckpt.config.hidden_size} units per direction)",
+            "stored_projection": not entry.projection_note,
+            "explained_variance_ratio": entry.projection.meta.get("explained_variance_ratio"),
+            "directions": [{"direction": t["direction"], "coords": _round(t["coords"]),
+                            "classifier_input": _round(t["readout"])}
+                           for t in trajectory_coords(entry, tr)],
+        }
     return {
         "model": entry.name,
         "headline": headline,
@@ -339,14 +354,13 @@ def analyze(reg: Registry, text: str, model: str) -> dict:
         "importances": [{"token": t, "score": float(s)} for t, s in zip(tr.tokens, _round(importance, 6))],
         "importance_method": "occlusion: drop in the predicted class's probability when the word "
                              "is replaced by the unknown word",
-        "trajectory": {
-            "space": f"PCA of the last layer's per-word states ({entry.ckpt.config.hidden_size} units per direction)",
-            "stored_projection": not entry.projection_note,
-            "explained_variance_ratio": entry.projection.meta.get("explained_variance_ratio"),
-            "directions": [{"direction": t["direction"], "coords": _round(t["coords"]),
-                            "classifier_input": _round(t["readout"])}
-                           for t in trajectory_coords(entry, tr)],
-        },
+        "trajectory": trajectory,
+        # ||d h_T / d x_t|| per token (the memory view); null for the bag of embeddings
+        "memory": lesson_views.memory_api(entry, tr.ids),
+        "memory_method": "Frobenius norm of the Jacobian of the final hidden state (bidirectional: forward "
+                         "after the last word and backward after the first) w.r.t. each word's embedding",
+        # the same words reversed and shuffled (seed 0) and what the model answers for them
+        "word_order": lesson_views.word_order_api(entry, headline, seed=0),
         "notes": notes + ([entry.projection_note] if entry.projection_note else []),
     }
 
@@ -388,6 +402,8 @@ def trajectory_panels(entry: ModelEntry, headlines: list[str], traces: list[ins.
 
 def trajectory_view(reg: Registry, headlines: list[str], model: str, dims: int = 2):
     entry = reg.get(model)
+    if entry.projection is None:
+        return plots.message_figure(lesson_views.NO_TRAJECTORY.format(name=entry.name))
     shown = headlines[:MAX_PATHS]
     traces = [reg.trace(model, h) for h in shown]
     return plots.trajectory_figure(trajectory_panels(entry, shown, traces), entry.ckpt.class_names, dims=dims)
@@ -402,6 +418,8 @@ def internals_choices(reg: Registry, model: str) -> list[str]:
 def internals_view(reg: Registry, headline: str, model: str, choice: str | None = None):
     """Heatmaps (units x words) of hidden state, cell state and gates for one layer/direction."""
     entry = reg.get(model)
+    if not entry.ckpt.config.is_recurrent:
+        return plots.message_figure(lesson_views.NO_CELLS.format(name=entry.name))
     tr = reg.trace(model, headline)
     choices = internals_choices(reg, model)
     choice = choice if choice in choices else choices[-1 if entry.ckpt.config.num_directions == 1 else
@@ -515,6 +533,9 @@ def compare_view(reg: Registry, text: str):
     panels = []
     for n in names:
         entry = reg.get(n)
+        if entry.projection is None:  # the bag: nothing to draw; said in the notes
+            notes.append(lesson_views.NO_TRAJECTORY.format(name=n))
+            continue
         panels += trajectory_panels(entry, shown, [reg.trace(n, h) for h in shown], compact=True)
     if len(headlines) > COMPARE_PATHS:
         notes.append(f"The small multiples show the first {COMPARE_PATHS} headlines.")
@@ -531,6 +552,9 @@ def model_card(reg: Registry, model: str):
             f"({cfg.hidden_size} units{' per direction' if cfg.bidirectional else ''}) → "
             f"{POOLING_WORDS[cfg.pooling]} → "
             f"linear {cfg.state_size} → {cfg.num_classes}")
+    if not cfg.is_recurrent:  # the bag of embeddings
+        arch = (f"embedding {cfg.vocab_size:,} × {cfg.embed_dim} → mean of the word embeddings (no recurrence, "
+                f"word order ignored) → linear {cfg.state_size} → {cfg.num_classes}")
     lines = [f"### {ckpt.name}", html.escape(ckpt.description), "",
              "| | |", "|---|---|",
              f"| architecture | {arch} |",
@@ -558,14 +582,17 @@ def model_card(reg: Registry, model: str):
         lines += ["", "_No test metrics yet: run `python -m rnn_demo.evaluate --checkpoint "
                   f"{_shown_path(ckpt.path)} --data ../shared/data/ag_news/test.csv --save`._"]
         confusion = plots.message_figure("no test metrics in this checkpoint yet")
-    proj = entry.projection.meta
-    if entry.projection_note:
+    proj = entry.projection.meta if entry.projection is not None else {}
+    if entry.projection is None:
+        lines += ["", lesson_views.NO_TRAJECTORY.format(name=ckpt.name)]
+    elif entry.projection_note:
         lines += ["", f"_Projection: {html.escape(entry.projection_note)}_"]
     elif proj.get("reference"):
         ref = proj["reference"]
         lines += ["", f"Trajectory projection: PCA fitted once on the per-word states of {ref['rows']:,} reference "
                   f"headlines ({ref['per_class']} per class, seed {ref['seed']}, from {ref['file']})."]
-    curves = plots.training_curves_figure(epochs) if epochs else plots.message_figure("no training history")
+    curves = (plots.training_curves_figure(epochs, best_epoch=ckpt.metrics.get("best_epoch")) if epochs
+              else plots.message_figure("no training history"))
     return "\n".join(lines), confusion, curves
 
 

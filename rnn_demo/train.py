@@ -1,7 +1,8 @@
 """Training CLI: `python -m rnn_demo.train --preset NAME --data PATH --out checkpoints/NAME`.
 
 Carves a validation split from the training file, trains with Adam on length-bucketed
-batches, keeps the epoch with the best validation accuracy, and writes a checkpoint.
+batches (or, with `--batching random`, the lesson's way: random rows, each batch padded to its
+longest headline, so the model sees plenty of padding), keeps the epoch with the best validation accuracy, and writes a checkpoint.
 The test set is never read here.
 """
 from __future__ import annotations
@@ -40,6 +41,16 @@ class TrainSettings:
     min_freq: int = 3
     clip: float = 5.0
     word_dropout: float = 0.0
+    batching: str = "bucketed"  # "bucketed" (similar lengths together) or "random" (the lesson's DataLoader)
+
+
+BATCHING_MODES = ("bucketed", "random")
+
+
+def random_batches(n: int, batch_size: int, generator: torch.Generator):
+    """Row indices in a fresh random order, cut into batches: lengths mix, as in the lesson's
+    shuffled DataLoader, so each batch is padded to whichever headline in it is longest."""
+    yield from torch.randperm(n, generator=generator).split(batch_size)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,7 +107,11 @@ def train_model(model: TextClassifier, train: EncodedDataset, val: EncodedDatase
         loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(total=len(train), desc=f"epoch {epoch}/{settings.epochs}", unit="rows",
                    disable=not progress, leave=False, file=sys.stderr, mininterval=0.5)
-        for step, index in enumerate(train.bucketed_batches(settings.batch_size, generator)):
+        if settings.batching == "random":
+            batches = random_batches(len(train), settings.batch_size, generator)
+        else:
+            batches = train.bucketed_batches(settings.batch_size, generator)
+        for step, index in enumerate(batches):
             tokens, lengths, labels = train.batch(index)
             if settings.word_dropout > 0:
                 # Replace a random share of real words by <unk>: the model learns to cope with
@@ -185,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a model config value of the preset, e.g. --set hidden_size=96 (repeatable)")
     p.add_argument("--word-dropout", type=float, default=defaults.word_dropout,
                    help="share of words replaced by <unk> in each training batch")
+    p.add_argument("--batching", default=defaults.batching, choices=BATCHING_MODES,
+                   help="bucketed: similar lengths per batch (fast); random: the lesson's shuffled "
+                        "batches, each padded to its longest headline")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed for split, init and shuffling")
     p.add_argument("--max-len", type=int, default=defaults.max_len, help="tokens kept per text")
     p.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
@@ -208,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              weight_decay=args.weight_decay, seed=args.seed, max_len=args.max_len,
                              val_fraction=args.val_fraction, min_freq=args.min_freq,
-                             word_dropout=args.word_dropout)
+                             word_dropout=args.word_dropout, batching=args.batching)
     if args.dry_run:
         dataset = synthetic_dataset(1600, args.seed)
         settings.epochs = min(settings.epochs, 4)

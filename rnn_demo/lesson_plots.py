@@ -1,0 +1,123 @@
+"""Plotly figures for the lesson's three arguments, in the JSON-spec style of `plots.py`.
+
+Every builder takes plain numbers (already computed by `lessons` / `lesson_views`) and returns
+a `go.Figure` built without Plotly's validation (see plots.py for why). Words typed by a user
+are escaped with `plots.esc` before they reach a label.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .plots import AXIS, PATH_COLORS, _figure, _layout, _list, class_color, esc, short
+
+VARIANT_NAMES = ("as written", "reversed", "shuffled")
+VARIANT_COLORS = ("#111111", "#D55E00", "#56B4E9")
+
+
+def model_color(index: int) -> str:
+    return PATH_COLORS[(index + 1) % len(PATH_COLORS)]
+
+
+def word_order_figure(model_names: Sequence[str], probs: np.ndarray, class_names: Sequence[str],
+                      height: int | None = None) -> go.Figure:
+    """Grouped horizontal bars: per model (rows) and variant (colours), the probability of the class
+    the model answers for the headline *as written*; the bar text names the class each variant gets.
+
+    probs: (M, 3, C) probabilities per model, variant (as written, reversed, shuffled), class.
+    """
+    probs = np.asarray(probs, dtype=float)
+    height = height or 140 + 70 * len(model_names)
+    layout = _layout(height, "Same words, different order: each model's answer", top=80,
+                     barmode="group", bargap=0.25, bargroupgap=0.05)
+    layout["margin"].update(l=10)
+    names = [esc(n) for n in model_names]
+    original = probs[:, 0].argmax(-1)  # (M,) class answered for the headline as written
+    data = []
+    for v, variant in enumerate(VARIANT_NAMES):
+        answered = probs[:, v].argmax(-1)
+        x = probs[np.arange(len(model_names)), v, original]  # P(original answer) under this variant
+        text = [class_names[a] + ("" if a == o else " (changed)") for a, o in zip(answered, original)]
+        data.append(dict(type="bar", orientation="h", y=names, x=_list(x), name=variant, text=text,
+                         textposition="auto", insidetextanchor="start", marker=dict(color=VARIANT_COLORS[v]),
+                         hovertemplate="%{y}, " + variant + ": answers %{text}<br>P(answer as written) = %{x:.3f}"
+                                       "<extra></extra>"))
+    layout["xaxis"] = dict(AXIS, range=[0, 1.0], title=dict(text="probability of the answer given to the headline as written"))
+    layout["yaxis"] = dict(AXIS, autorange="reversed", automargin=True)
+    return _figure(data, layout)
+
+
+def word_sensitivity_figure(tokens: Sequence[str], curves: dict[str, dict[str, np.ndarray]],
+                            selected: str | None = None, height: int = 420) -> go.Figure:
+    """Per word of the typed headline: ||d h_final / d x_t|| relative to its largest value, log scale.
+
+    curves: model -> {"forward": (T,), optionally "backward": (T,)}. Each curve is divided by its own
+    maximum so models of different sizes share an axis; the selected model is drawn thicker.
+    """
+    layout = _layout(height, "How much the final state still depends on each word", top=80)
+    x = list(range(len(tokens)))
+    data = []
+    for i, (name, dirs) in enumerate(curves.items()):
+        for direction, values in dirs.items():
+            values = np.asarray(values, dtype=float)
+            rel = values / max(float(values.max()), 1e-30)
+            rel = np.maximum(rel, 1e-12)  # a log axis cannot show 0
+            backward = direction == "backward"
+            data.append(dict(
+                type="scatter", x=x, y=_list(rel), mode="lines+markers",
+                name=esc(name) + (" (backward reader)" if backward else ""),
+                line=dict(color=model_color(i), width=4 if name == selected else 2, dash="dot" if backward else "solid"),
+                marker=dict(size=5), customdata=[esc(t) for t in tokens],
+                hovertemplate="%{customdata}: %{y:.2e}<extra>" + esc(name) + "</extra>"))
+    layout["xaxis"] = dict(AXIS, tickmode="array", tickvals=x, ticktext=[esc(short(t, 14)) for t in tokens],
+                           tickangle=-60, title=dict(text="word (the forward reader ends at the right)"))
+    layout["yaxis"] = dict(AXIS, type="log", exponentformat="power",
+                           title=dict(text="‖∂h_T/∂x_t‖ ÷ largest"))
+    layout["margin"].update(b=110)
+    return _figure(data, layout)
+
+
+def memory_curves_figure(curves: dict[str, dict], height: int = 420) -> go.Figure:
+    """Test-set medians: sensitivity relative to the last word, by distance from it, one line per model.
+
+    curves: model -> {"distance": [...], "median": [...], optionally "backward": [...]} (as in lessons.json).
+    """
+    layout = _layout(height, "Memory over the test set: median sensitivity by distance from the last word", top=80)
+    data = []
+    for i, (name, mem) in enumerate(curves.items()):
+        for key, suffix, dash in (("median", "", "solid"), ("backward", " (backward reader, from the first word)", "dot")):
+            if not mem.get(key):
+                continue
+            y = np.maximum(np.asarray(mem[key], dtype=float), 1e-12)
+            data.append(dict(type="scatter", x=list(mem["distance"]), y=_list(y), mode="lines+markers",
+                             name=esc(name) + suffix, line=dict(color=model_color(i), width=2.5, dash=dash),
+                             marker=dict(size=5),
+                             hovertemplate="%{x} words back: %{y:.3g}<extra>" + esc(name + suffix) + "</extra>"))
+    layout["xaxis"] = dict(AXIS, title=dict(text="words back from the last word (0 = last word)"))
+    layout["yaxis"] = dict(AXIS, type="log", exponentformat="power",
+                           title=dict(text="median ‖∂h_T/∂x_t‖ ÷ last word's"))
+    return _figure(data, layout)
+
+
+def batching_figure(results: dict[str, dict], modes: Sequence[str], height: int = 360) -> go.Figure:
+    """Test accuracy per batching mode (x) for each model (one bar group per mode)."""
+    layout = _layout(height, "Test accuracy by how the test set is batched", top=80, barmode="group")
+    data = []
+    for i, (name, b) in enumerate(results.items()):
+        ys = [b[m] for m in modes]
+        changed = [0 if m == "one_by_one" else b["changed"][m] for m in modes]
+        data.append(dict(type="bar", x=[m.replace("_", " ") for m in modes], y=ys, name=esc(name),
+                         marker=dict(color=model_color(i)), text=[f"{y:.4f}" for y in ys], textposition="outside",
+                         customdata=changed,
+                         hovertemplate="%{x}: accuracy %{y:.4f}, %{customdata} answers differ from one by one"
+                                       "<extra>" + esc(name) + "</extra>"))
+    lo = min(min(b[m] for m in modes) for b in results.values()) if results else 0.0
+    layout["yaxis"] = dict(AXIS, range=[max(0.0, lo - 0.05), 1.0], title=dict(text="test accuracy"))
+    layout["xaxis"] = dict(AXIS, title=dict(text="batching"))
+    return _figure(data, layout)
+
+
+__all__ = ["word_order_figure", "word_sensitivity_figure", "memory_curves_figure", "batching_figure",
+           "class_color", "VARIANT_NAMES"]
