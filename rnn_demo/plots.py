@@ -17,13 +17,22 @@ import plotly.graph_objects as go
 
 # One colour per class, in CLASS_NAMES order (colour-blind safe: Okabe-Ito).
 CLASS_COLORS = ("#0072B2", "#009E73", "#E69F00", "#CC79A7")
-PATH_COLORS = ("#111111", "#D55E00", "#56B4E9", "#8C564B", "#7F7F7F", "#17BECF", "#BCBD22", "#F0E442")
+# A second cue besides colour, so the classes stay apart under colour-blindness (and in print).
+CLASS_SYMBOLS = ("circle", "square", "diamond", "triangle-up")
+CLASS_SYMBOLS_3D = ("circle", "square", "diamond", "cross")  # scatter3d has no triangles
+# Headline paths: dark, saturated colours unlike any class colour (and unlike each other).
+PATH_COLORS = ("#111111", "#D55E00", "#5D3A9B", "#8B0000", "#4D4D4D", "#000080", "#7A5230", "#556B2F")
 GRID = "#e5e5e5"
 AXIS = dict(gridcolor=GRID, zeroline=False, linecolor="#999", automargin=True)
 
 
 def class_color(index: int) -> str:
     return CLASS_COLORS[index % len(CLASS_COLORS)]
+
+
+def class_symbol(index: int, dims: int = 2) -> str:
+    symbols = CLASS_SYMBOLS_3D if dims == 3 else CLASS_SYMBOLS
+    return symbols[index % len(symbols)]
 
 
 def esc(text: str) -> str:
@@ -102,14 +111,26 @@ def _cloud_traces(cloud, labels, class_names: Sequence[str], dims: int, showlege
         pts = cloud[labels == c] if len(cloud) else cloud
         if not len(pts):
             continue
-        t = dict(type="scatter3d" if dims == 3 else "scatter", mode="markers", name=f"reference: {name}",
-                 legendgroup=f"cloud{c}", showlegend=showlegend, hoverinfo="name",
-                 marker=dict(color=class_color(c), size=2.5 if dims == 3 else 4, opacity=0.25),
+        kind = "scatter3d" if dims == 3 else "scatter"
+        marker = dict(color=class_color(c), symbol=class_symbol(c, dims))
+        t = dict(type=kind, mode="markers", name=f"reference: {name}",
+                 legendgroup=f"cloud{c}", showlegend=False, hoverinfo="name",
+                 marker=dict(marker, size=2.5 if dims == 3 else 5, opacity=0.3),
                  x=_list(pts[:, 0]), y=_list(pts[:, 1]), **where)
         if dims == 3:
             t["z"] = _list(pts[:, 2])
         traces.append(t)
+        if showlegend:  # the cloud's 25 %-opaque 4 px dots make an unreadable legend swatch
+            key = dict(type=kind, mode="markers", name=f"reference: {name}", legendgroup=f"cloud{c}",
+                       showlegend=True, hoverinfo="skip", marker=dict(marker, size=10, opacity=1.0),
+                       x=[None], y=[None], **where)
+            if dims == 3:
+                key["z"] = [None]
+            traces.append(key)
     return traces
+
+
+MAX_WORD_LABELS = 12  # words written next to a 2-D path; the rest are on hover
 
 
 def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dict,
@@ -140,10 +161,13 @@ def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dic
                            marker=dict(color=color, size=(7 if dims == 3 else 13 if what == "start" else 16),
                                        symbol=symbol, line=dict(width=2, color=color)),
                            **pts([idx]), **where))
-    if dims == 2 and label_words and len(xyz) <= 30:
-        traces.append(dict(type="scatter", mode="text", text=words, textposition="top center",
+    if dims == 2 and label_words:
+        every = max(1, -(-len(words) // MAX_WORD_LABELS))  # label every n-th word; hover shows all
+        shown = [i for i in range(len(words)) if i % every == 0 or i == last]
+        traces.append(dict(type="scatter", mode="text", text=[words[i] for i in shown],
+                           textposition=["top center" if j % 2 == 0 else "bottom center" for j in range(len(shown))],
                            textfont=dict(size=10, color=color), legendgroup=group, showlegend=False,
-                           hoverinfo="skip", **pts(slice(None)), **where))
+                           hoverinfo="skip", **pts(shown), **where))
     if path.get("readout") is not None:  # mean pooling: the point the classifier actually reads
         r = np.asarray(path["readout"], dtype=float)[None, :]
         d = dict(x=_list(r[:, 0]), y=_list(r[:, 1]))
@@ -167,7 +191,7 @@ def trajectory_figure(panels: list[dict], class_names: Sequence[str], dims: int 
         raise ValueError("dims must be 2 or 3")
     n = len(panels)
     height = 150 + panel_height * n
-    domains = _rows(n, 90 / height if n > 1 else 0.0)
+    domains = _rows(n, 120 / height if n > 1 else 0.0)  # room for the axis title above the next panel's title
     layout = _layout(height, title or "Hidden-state trajectory", top=60)
     layout["margin"].update(b=20)
     layout["legend"].update(yanchor="top", y=-80 / height)  # below the axis title: it wraps on phones
@@ -243,9 +267,11 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
     words = [esc(t) for t in tokens]
     x = list(range(1, len(words) + 1))
     n = len(panels)
-    height = 90 + panel_height * n + (40 if len(words) > 8 else 0)
+    tick_room = 40 if len(words) > 8 else 20  # word labels under every panel, slanted when many
+    height = 90 + (panel_height + tick_room) * n
     layout = _layout(height, title, top=60)
-    domains = _rows(n, 38 / height)
+    layout["margin"].update(r=70)  # room for the colour bars
+    domains = _rows(n, (38 + tick_room) / height)
     data = []
     for k, ((name, matrix, (zmin, zmax)), ydom) in enumerate(zip(panels, domains)):
         matrix = np.asarray(matrix, dtype=float)
@@ -254,17 +280,18 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
         data.append(dict(
             type="heatmap", z=np.round(matrix, 4).tolist(), x=x, y=list(range(1, matrix.shape[0] + 1)),
             zmin=zmin, zmax=zmax, colorscale="RdBu" if signed else "Viridis", reversescale=signed,
-            showscale=False, xaxis=xs, yaxis=ys,
+            showscale=True, xaxis=xs, yaxis=ys,
+            colorbar=dict(y=(ydom[0] + ydom[1]) / 2, len=(ydom[1] - ydom[0]) * 1.05, yanchor="middle",
+                          thickness=12, x=1.01, tickvals=[zmin, (zmin + zmax) / 2, zmax],
+                          tickformat=".2~f", tickfont=dict(size=10), outlinewidth=0),
             customdata=[words] * matrix.shape[0],
             hovertemplate="word '%{customdata}', unit %{y}<br>" + esc(name) + " = %{z:.3f}<extra></extra>"))
-        last = k == n - 1
-        layout[xa] = (_word_axis(words, domain=[0, 1], anchor=ys, showgrid=False) if last else
-                      dict(AXIS, domain=[0, 1], anchor=ys, showticklabels=False, showgrid=False))
+        layout[xa] = _word_axis(words, domain=[0, 1], anchor=ys, showgrid=False)
         if k:
             layout[xa]["matches"] = "x"
         layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs, autorange="reversed", showgrid=False,
                           title=dict(text="unit", font=dict(size=11)))
-        layout["annotations"].append(_subplot_title(esc(name), (0, 1), ydom))
+        layout["annotations"].append(_subplot_title(f"{esc(name)}  (colour: {zmin:.3g} to {zmax:.3g})", (0, 1), ydom))
     return _figure(data, layout)
 
 
@@ -283,20 +310,44 @@ def compare_figure(model_names: Sequence[str], probs: np.ndarray, class_names: S
     return _figure(data, layout)
 
 
+CORRECT_SCALE = [[0.0, "#ffffff"], [1.0, "#0072B2"]]  # white -> blue: share of the class answered right
+ERROR_SCALE = [[0.0, "#ffffff"], [1.0, "#D55E00"]]  # white -> vermillion: errors, darkest = biggest confusion
+
+
 def confusion_figure(confusion: np.ndarray, class_names: Sequence[str], height: int = 380) -> go.Figure:
-    """Heatmap of a confusion matrix (rows: true class, columns: predicted), counts written in."""
-    m = np.asarray(confusion)
-    data = [dict(type="heatmap", z=m.tolist(), x=list(class_names), y=list(class_names), colorscale="Blues",
-                 showscale=False, text=m.tolist(), texttemplate="%{text}",
-                 hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>")]
+    """Confusion matrix (rows: true class, columns: predicted), count and row share written in.
+
+    Correct answers (the diagonal) and errors are coloured on separate scales: on one scale the
+    diagonal's ~1,800 would wash out the difference between 15 and 229 errors, which is the point.
+    """
+    m = np.asarray(confusion, dtype=float)
+    rows = np.maximum(m.sum(axis=1, keepdims=True), 1)
+    diag = np.eye(len(m), dtype=bool)
+    n = len(m)
+    cell = lambda i, j: f"{int(m[i, j]):,}<br>{100 * m[i, j] / rows[i, 0]:.1f}%"  # noqa: E731
+    grid = lambda keep, f, off: [[f(i, j) if keep[i, j] else off for j in range(n)] for i in range(n)]  # noqa: E731
+    common = dict(type="heatmap", x=list(class_names), y=list(class_names), texttemplate="%{text}",
+                  xgap=2, ygap=2, hovertemplate="true %{y}, predicted %{x}: %{z:,}<extra></extra>")
+    worst = float(m[~diag].max()) if (~diag).any() and m[~diag].max() > 0 else 1.0
+    # the diagonal is always dark blue (most headlines are right): white text there, dark text on the errors
+    data = [dict(common, z=grid(diag, lambda i, j: float(m[i, j]), None), text=grid(diag, cell, ""), name="correct",
+                 colorscale=CORRECT_SCALE, zmin=0, zmax=float(rows.max()), textfont=dict(color="white", size=12),
+                 colorbar=dict(title=dict(text="correct", side="right"), x=1.02, y=0.75, len=0.45, thickness=10)),
+            dict(common, z=grid(~diag, lambda i, j: float(m[i, j]), None), text=grid(~diag, cell, ""), name="errors",
+                 colorscale=ERROR_SCALE, zmin=0, zmax=worst, textfont=dict(color="#111111", size=12),
+                 colorbar=dict(title=dict(text="errors", side="right"), x=1.02, y=0.22, len=0.45, thickness=10))]
     layout = _layout(height, "Confusion matrix (test set)", top=50)
+    layout["margin"].update(r=80)
     layout["xaxis"] = dict(title=dict(text="predicted class"), automargin=True)
     layout["yaxis"] = dict(title=dict(text="true class"), autorange="reversed", automargin=True)
     return _figure(data, layout)
 
 
-def training_curves_figure(epochs: list[dict], height: int = 340) -> go.Figure:
-    """Loss and accuracy per epoch from metrics.json's "epochs" list (whatever keys are present)."""
+def training_curves_figure(epochs: list[dict], height: int = 380, best_epoch: int | None = None) -> go.Figure:
+    """Loss and accuracy per epoch from metrics.json's "epochs" list (whatever keys are present).
+
+    `best_epoch` (the epoch whose weights were kept, chosen on validation accuracy) is marked.
+    """
     x = [e.get("epoch", i + 1) for i, e in enumerate(epochs)]
     series = [("train_loss", 0, "#0072B2", "solid"), ("val_loss", 0, "#D55E00", "dash"),
               ("train_accuracy", 1, "#0072B2", "solid"), ("val_accuracy", 1, "#D55E00", "dash")]
@@ -307,12 +358,19 @@ def training_curves_figure(epochs: list[dict], height: int = 340) -> go.Figure:
         xs, ys, _, _ = _axis_names(k)
         data.append(dict(type="scatter", x=x, y=[e.get(key) for e in epochs], mode="lines+markers",
                          name=key.replace("_", " "), line=dict(color=color, dash=dash), xaxis=xs, yaxis=ys))
-    layout = _layout(height, "Training curves", top=80)
+    layout = _layout(height, "Training curves", top=50)
+    layout["margin"].update(b=110)  # the legend goes below the axes: above, it wraps into the title on a phone
     for k, ((xdom, ydom), name) in enumerate(zip(_grid(2, 2, 0.14, 0), ("loss", "accuracy"))):
         xs, ys, xa, ya = _axis_names(k)
-        layout[xa] = dict(AXIS, domain=list(xdom), anchor=ys, dtick=1, title=dict(text="epoch"))
+        layout[xa] = dict(AXIS, domain=list(xdom), anchor=ys, tickmode="auto", nticks=7, tickformat="d",
+                          title=dict(text="epoch"))
         layout[ya] = dict(AXIS, domain=[0, 0.92], anchor=xs, title=dict(text=name))
-    layout["legend"].update(y=1.08)
+    layout["legend"].update(yanchor="top", y=-0.3)
+    if best_epoch is not None:
+        layout["shapes"] = [dict(type="line", x0=best_epoch, x1=best_epoch, y0=0, y1=0.92, xref=f"x{'' if k == 0 else 2}",
+                                 yref="paper", line=dict(color="#555", dash="dot", width=1.5)) for k in (0, 1)]
+        layout["annotations"].append(dict(text=f"kept: epoch {best_epoch}", x=best_epoch, y=0.92, xref="x2", yref="paper",
+                                          yanchor="bottom", showarrow=False, font=dict(size=11, color="#555")))
     return _figure(data, layout)
 
 
