@@ -3,6 +3,7 @@
     python -m export --checkpoint checkpoints/bilstm --out exports/bilstm.onnx
     python -m export --all                      # every checkpoint -> exports/NAME.onnx
     python -m export --triton triton_repo       # every checkpoint -> triton_repo/NAME/...
+    python -m export --web web_site [--models bilstm gru]   # the in-browser lesson widget (static site)
 """
 from __future__ import annotations
 
@@ -33,11 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--states", action="store_true",
                         help="also output per-step hidden states 'states' (batch, seq, directions*hidden)")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset, >= 17 (default {OPSET})")
+    parser.add_argument("--web", type=Path, metavar="DIR",
+                        help="write the lesson widget (a static site running the models in the browser) to DIR; "
+                             "needs `npm ci --prefix web` once")
+    parser.add_argument("--models", nargs="+", metavar="NAME",
+                        help="with --web: only these checkpoints (default: every recurrent one)")
+    parser.add_argument("--precision", choices=("int8", "fp32"), default="int8",
+                        help="with --web: int8 embedding table (default; ~4x smaller) or the fp32 graph as exported")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.web is not None:
+        from .web import main as web_main
+        return web_main(args.web, args.models, args.checkpoints_dir, args.precision)
     if args.opset < 17:
         print(f"error: --opset must be >= 17, got {args.opset}", file=sys.stderr)
         return 2

@@ -1,0 +1,628 @@
+// The lesson widget: an exported recurrent classifier running in the browser (ONNX Runtime Web,
+// WASM), redrawn on every keystroke. Files it reads (all written by `python -m export --web DIR`):
+//   site.json, locales/LANG.json, lowercase.json, models/NAME.json|.onnx, vocab/SHA.json
+// Deep links: ?model=NAME&text=...&lang=en|ko. The element #answer holds the top class, in the
+// page's language. window.rnnWidget exposes the last result and timings (tests, bench/bench_web.py).
+import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
+import { Tokenizer, casingTables } from "./tokenizer.js";
+
+const PALETTE = ["#0072B2", "#009E73", "#E69F00", "#CC79A7"]; // Okabe–Ito, colour-blind safe, per class
+const PATH_COLOUR = "#1d2330"; // the headline's path: dark, so it never reads as a class colour
+const NARROW_PX = 640; // below this width the two reading directions stack
+const MAX_PREFIX_ROWS = 64; // prefixes computed per keystroke (longer texts: evenly spaced ones)
+const URL_DELAY_MS = 300; // browsers throttle history updates; typing fast must not hit that
+
+// Static hosts send no COOP/COEP headers, so WASM threads are unavailable; one thread also keeps
+// the page light on a phone. The runtime is vendored next to this file: nothing is fetched elsewhere.
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.wasmPaths = { wasm: new URL("./vendor/ort-wasm-simd-threaded.wasm", import.meta.url).href };
+
+const $ = (id) => document.getElementById(id);
+const api = { ready: null, last: null, timings: [], state: null, marks: {} };
+const mark = (name) => { if (!(name in api.marks)) api.marks[name] = performance.now(); };
+
+// Plotly (1.2 MB of script) is needed only to draw, after the first answer is on screen.
+const plotlyReady = new Promise((resolve, reject) => {
+  const script = document.createElement("script");
+  script.src = new URL("./vendor/plotly-basic.min.js", import.meta.url).href;
+  script.async = true;
+  script.onload = () => resolve(window.Plotly);
+  script.onerror = () => reject(new Error("vendor/plotly-basic.min.js could not be loaded"));
+  document.head.append(script);
+});
+window.rnnWidget = api;
+
+const state = {
+  site: null, lang: "en", strings: {}, fallback: {}, casing: null,
+  modelName: null, model: null, // {meta, session, tokenizer}
+  models: new Map(), vocabs: new Map(), text: "", geometry: null,
+  queued: null, running: false, urlTimer: null,
+};
+api.state = state;
+
+// ------------------------------------------------------------------ loading
+
+async function fetchJson(path, what) {
+  let response;
+  try {
+    response = await fetch(path);
+  } catch (err) {
+    throw new Error(`${what} (${path}): ${err.message}`);
+  }
+  if (!response.ok) throw new Error(`${what} (${path}): HTTP ${response.status}`);
+  return response.json();
+}
+
+async function fetchBytes(path, what) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(`${what} (${path}): HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function loadLocale(lang) {
+  const [strings, fallback] = await Promise.all([
+    fetchJson(`locales/${lang}.json`, `translations ${lang}`),
+    lang === "en" ? null : fetchJson("locales/en.json", "translations en"),
+  ]);
+  state.lang = lang;
+  state.strings = strings;
+  state.fallback = fallback || strings;
+}
+
+/** Load (once) the model's description, vocabulary and onnxruntime session. */
+function loadModel(name) {
+  if (!state.models.has(name)) {
+    const promise = (async () => {
+      // The .onnx path is fixed by the build, so its download starts alongside the description.
+      const bytesPromise = fetchBytes(`models/${encodeURIComponent(name)}.onnx`, `model ${name}`);
+      const meta = await fetchJson(`models/${encodeURIComponent(name)}.json`, `model ${name}`);
+      if (!state.vocabs.has(meta.vocab)) state.vocabs.set(meta.vocab, fetchJson(meta.vocab, "vocabulary"));
+      const sessionPromise = bytesPromise.then((bytes) =>
+        ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
+      const [vocab, session] = await Promise.all([state.vocabs.get(meta.vocab), sessionPromise]);
+      return { meta, session, tokenizer: new Tokenizer(vocab.tokens, state.casing, vocab.unk_id) };
+    })();
+    promise.catch(() => state.models.delete(name)); // a later pick may retry
+    state.models.set(name, promise);
+  }
+  return state.models.get(name);
+}
+
+// ------------------------------------------------------------------ text in the page's language
+
+function t(key, params = {}) {
+  let text = state.strings[key] ?? state.fallback[key] ?? key;
+  for (const [name, value] of Object.entries(params)) text = text.split(`{${name}}`).join(String(value));
+  return text;
+}
+
+const className = (index) => t(state.site.class_keys[index]);
+
+function applyStrings() {
+  document.documentElement.lang = state.lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+  document.title = t("widget.title");
+  const modelSelect = $("model");
+  modelSelect.replaceChildren(...state.site.models.map((m) => new Option(m.name, m.name)));
+  modelSelect.value = state.modelName;
+  const langSelect = $("lang");
+  langSelect.replaceChildren(...state.site.languages.map((lang) => new Option(langName(lang), lang)));
+  langSelect.value = state.lang;
+  const examples = $("examples");
+  examples.replaceChildren(examples.firstElementChild);
+  for (const text of state.site.examples) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = text;
+    button.title = text;
+    button.addEventListener("click", () => {
+      $("text").value = text;
+      schedule(performance.now());
+    });
+    examples.append(button);
+  }
+  buildBars();
+}
+
+function langName(lang) {
+  return lang === state.lang ? t("lang.name") : ({ en: "English", ko: "한국어" }[lang] ?? lang);
+}
+
+function describeModel() {
+  const meta = state.model.meta;
+  const key = `model.${meta.name}`;
+  const text = key in state.strings || key in state.fallback ? t(key) : meta.description;
+  const accuracy = meta.test_accuracy ? ` · test ${(100 * meta.test_accuracy).toFixed(1)} %` : "";
+  $("model-info").textContent = `${text}${accuracy} · ${t(`widget.precision_${meta.precision}`)}`;
+}
+
+// ------------------------------------------------------------------ the model
+
+/**
+ * Run the model on the text: answer, per-step states and the answer after each word.
+ *
+ * All prefixes go through as one batch (row r = words 0..L_r, right-padded, lengths L_r), so one
+ * run gives the prefix curve; the last row is the whole text and also gives the states:
+ *     row 0   a _ _ _   length 1
+ *     row 1   a b _ _   length 2
+ *     row 3   a b c d   length 4   -> logits (rows, C), states (rows, T, D*H)
+ * The lesson's `last_padded` model ignores lengths and reads the padding, so each of its prefixes
+ * runs alone instead (as the app's prefix view does).
+ */
+async function runModel(model, ids) {
+  const meta = model.meta;
+  const T = ids.length;
+  const C = meta.class_names.length;
+  const DH = meta.num_directions * meta.hidden_size;
+  const prefixLengths = choosePrefixes(T);
+  const rows = prefixLengths.length;
+  const prefixLogits = new Float32Array(rows * C);
+  let states;
+  if (meta.pooling === "last_padded") {
+    for (let r = 0; r < rows; r++) {
+      const n = prefixLengths[r];
+      const out = await model.session.run(feeds([ids.slice(0, n)], n));
+      prefixLogits.set(out.logits.data, r * C);
+      if (r === rows - 1) states = out.states.data; // (1, T, D*H)
+    }
+  } else {
+    const batch = prefixLengths.map((n) => ids.slice(0, n));
+    const out = await model.session.run(feeds(batch, T));
+    prefixLogits.set(out.logits.data);
+    states = out.states.data.subarray((rows - 1) * T * DH, rows * T * DH); // the whole text's row
+  }
+  const logits = Array.from(prefixLogits.subarray((rows - 1) * C, rows * C));
+  return { logits, states, prefixLengths, prefixLogits, C, DH };
+}
+
+function choosePrefixes(T) {
+  if (T <= MAX_PREFIX_ROWS) return Array.from({ length: T }, (_, i) => i + 1);
+  const picked = new Set();
+  for (let k = 1; k <= MAX_PREFIX_ROWS; k++) picked.add(Math.round((k * T) / MAX_PREFIX_ROWS));
+  return [...picked].sort((a, b) => a - b);
+}
+
+function feeds(batch, width) {
+  const tokens = new BigInt64Array(batch.length * width); // zeros = PAD_ID
+  const lengths = new BigInt64Array(batch.length);
+  batch.forEach((row, r) => {
+    row.forEach((id, c) => { tokens[r * width + c] = BigInt(id); });
+    lengths[r] = BigInt(row.length);
+  });
+  return {
+    tokens: new ort.Tensor("int64", tokens, [batch.length, width]),
+    lengths: new ort.Tensor("int64", lengths, [batch.length]),
+  };
+}
+
+function softmax(logits) {
+  const top = Math.max(...logits);
+  const exps = logits.map((x) => Math.exp(x - top));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((x) => x / sum);
+}
+
+/** Per direction: (T, 3) coordinates of the states in the app's stored PCA, in token order. */
+function project(meta, states, T, DH) {
+  const H = meta.hidden_size;
+  return meta.projection.directions.map((dir, d) => {
+    const coords = [];
+    for (let step = 0; step < T; step++) {
+      const base = step * DH + d * H;
+      const point = [0, 0, 0];
+      for (let h = 0; h < H; h++) {
+        const centred = states[base + h] - dir.mean[h];
+        const row = dir.components[h];
+        point[0] += centred * row[0];
+        point[1] += centred * row[1];
+        point[2] += centred * row[2];
+      }
+      coords.push(point);
+    }
+    return coords;
+  });
+}
+
+// ------------------------------------------------------------------ drawing
+
+const PLOT_CONFIG = { displayModeBar: false, responsive: false, scrollZoom: false };
+
+function buildBars() {
+  const bars = $("bars");
+  bars.replaceChildren();
+  state.site.class_keys.forEach((key, c) => {
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = className(c);
+    const track = document.createElement("div");
+    track.className = "track";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    fill.style.background = PALETTE[c % PALETTE.length];
+    track.append(fill);
+    const pct = document.createElement("span");
+    pct.className = "pct";
+    bars.append(name, track, pct);
+  });
+}
+
+function showAnswer(result) {
+  const box = document.querySelector(".answer-box");
+  const fills = document.querySelectorAll("#bars .fill");
+  const pcts = document.querySelectorAll("#bars .pct");
+  const notes = [];
+  if (!result) {
+    $("answer").textContent = "";
+    box.classList.add("muted");
+    fills.forEach((f) => { f.style.width = "0"; });
+    pcts.forEach((p) => { p.textContent = ""; });
+    $("notes").textContent = t("widget.empty");
+    return;
+  }
+  const allUnknown = result.known.every((k) => !k);
+  // No confident-looking answer from words the model has never seen (e.g. Korean text).
+  $("answer").textContent = allUnknown ? "" : className(result.predicted);
+  $("answer").dataset.classIndex = allUnknown ? "" : String(result.predicted);
+  box.classList.toggle("muted", allUnknown);
+  result.probabilities.forEach((p, c) => {
+    fills[c].style.width = `${(100 * p).toFixed(1)}%`;
+    pcts[c].textContent = `${(100 * p).toFixed(1)} %`;
+  });
+  if (allUnknown) {
+    notes.push(t("widget.all_unknown"));
+  } else {
+    const unknown = [...new Set(result.tokens.filter((_, i) => !result.known[i]))];
+    if (unknown.length) notes.push(t("widget.unknown_words", { words: unknown.join(", ") }));
+  }
+  $("notes").textContent = notes.join(" ");
+}
+
+function axisTitle(dir, k) {
+  const ratio = dir.explained_variance_ratio?.[k];
+  return ratio === undefined ? `PC${k + 1}` : t("widget.axis", { n: k + 1, percent: Math.round(100 * ratio) });
+}
+
+function extent(values, pad = 0.08) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  const margin = pad * (hi - lo || 1);
+  return [lo - margin, hi + margin];
+}
+
+const inside = (range, values) => values.every((v) => v >= range[0] && v <= range[1]);
+
+/*
+ * The trajectory is two stacked Plotly plots with identical size, margins, domains and ranges:
+ *   bottom  the reference cloud, axes, titles     redrawn only when the model, language, width
+ *                                                 or ranges change (~2,000 points: the slow part)
+ *   top     the headline's path (transparent)     redrawn on every keystroke (a few dozen points)
+ * Margins are fixed (no automargin, legend in HTML), so both map data to the same pixels.
+ */
+function trajectoryGeometry(meta, result, previous) {
+  const D = meta.num_directions;
+  const width = $("trajectory").clientWidth;
+  const narrow = width < NARROW_PX;
+  const paths = [];
+  const ranges = [];
+  for (let d = 0; d < D; d++) {
+    let coords = result ? result.coords[d] : [];
+    let words = result ? result.tokens : [];
+    if (d === 1) { coords = [...coords].reverse(); words = [...words].reverse(); } // reads right to left
+    const xs = coords.map((p) => p[0]);
+    const ys = coords.map((p) => p[1]);
+    paths.push({ xs, ys, words });
+    const cloud = meta.projection.directions[d].cloud;
+    const old = previous && previous.model === meta.name ? previous.ranges[d] : null;
+    // Keep the axes still while the path stays inside them; grow them only when it leaves.
+    if (old && inside(old.x, xs) && inside(old.y, ys)) {
+      ranges.push(old);
+    } else {
+      ranges.push({ x: extent(cloud.map((p) => p[0]).concat(xs)), y: extent(cloud.map((p) => p[1]).concat(ys)) });
+    }
+  }
+  return { model: meta.name, lang: state.lang, D, width, narrow, paths, ranges };
+}
+
+function trajectoryLayout(meta, geo, withAxes) {
+  const D = geo.D;
+  const layout = {
+    width: geo.width, height: D > 1 && geo.narrow ? 620 : 400, autosize: false,
+    margin: { l: 52, r: 10, t: D > 1 ? 30 : 10, b: 48, pad: 0 }, showlegend: false, hovermode: "closest",
+    dragmode: false, font: { size: 12 }, annotations: [],
+    paper_bgcolor: withAxes ? "#fff" : "rgba(0,0,0,0)", plot_bgcolor: withAxes ? "#fbfcfd" : "rgba(0,0,0,0)",
+  };
+  for (let d = 0; d < D; d++) {
+    const suffix = d === 0 ? "" : String(d + 1);
+    const dir = meta.projection.directions[d];
+    const xDomain = D === 1 || geo.narrow ? [0, 1] : d === 0 ? [0, 0.46] : [0.54, 1];
+    const yDomain = D === 1 || !geo.narrow ? [0, 1] : d === 0 ? [0.56, 1] : [0, 0.44];
+    const common = { fixedrange: true, zeroline: false, automargin: false, visible: withAxes };
+    layout[`xaxis${suffix}`] = { ...common, domain: xDomain, anchor: `y${suffix}`, range: geo.ranges[d].x,
+                                 title: { text: axisTitle(dir, 0), standoff: 6 } };
+    layout[`yaxis${suffix}`] = { ...common, domain: yDomain, anchor: `x${suffix}`, range: geo.ranges[d].y,
+                                 title: { text: axisTitle(dir, 1), standoff: 4 } };
+    if (D > 1 && withAxes) {
+      layout.annotations.push({
+        text: t(d === 0 ? "widget.trajectory_forward" : "widget.trajectory_backward"), showarrow: false,
+        xref: "paper", yref: "paper", x: (xDomain[0] + xDomain[1]) / 2, y: yDomain[1], yanchor: "bottom",
+        xanchor: "center", font: { size: 13 },
+      });
+    }
+  }
+  return layout;
+}
+
+function cloudData(meta, D) {
+  const data = [];
+  for (let d = 0; d < D; d++) {
+    const suffix = d === 0 ? "" : String(d + 1);
+    const dir = meta.projection.directions[d];
+    state.site.class_keys.forEach((_, c) => {
+      const xs = [];
+      const ys = [];
+      meta.projection.labels.forEach((label, i) => {
+        if (label === c) { xs.push(dir.cloud[i][0]); ys.push(dir.cloud[i][1]); }
+      });
+      data.push({ type: "scatter", mode: "markers", x: xs, y: ys, xaxis: `x${suffix}`, yaxis: `y${suffix}`,
+                  hoverinfo: "skip", marker: { color: PALETTE[c % PALETTE.length], size: 5, opacity: 0.35 } });
+    });
+  }
+  return data;
+}
+
+function pathData(geo) {
+  const data = [];
+  geo.paths.forEach(({ xs, ys, words }, d) => {
+    const suffix = d === 0 ? "" : String(d + 1);
+    const axes = { xaxis: `x${suffix}`, yaxis: `y${suffix}` };
+    data.push({
+      type: "scatter", mode: "lines+markers", x: xs, y: ys, text: words, ...axes,
+      line: { color: PATH_COLOUR, width: 2 }, marker: { color: PATH_COLOUR, size: 6 },
+      hovertemplate: "%{text}<extra></extra>",
+    });
+    if (xs.length) {
+      data.push({
+        type: "scatter", mode: "markers+text", x: [xs[0], xs[xs.length - 1]], y: [ys[0], ys[ys.length - 1]],
+        ...axes, hoverinfo: "skip", text: [t("widget.start"), t("widget.end")], textposition: "top center",
+        textfont: { size: 11 },
+        marker: { color: ["#fff", PATH_COLOUR], size: [11, 15], symbol: ["circle", "star"],
+                  line: { color: PATH_COLOUR, width: 2 } },
+      });
+    }
+  });
+  return data;
+}
+
+function drawLegend() {
+  const legend = $("legend");
+  const items = state.site.class_keys.map((_, c) => {
+    const item = document.createElement("span");
+    const dot = document.createElement("i");
+    dot.className = "dot";
+    dot.style.background = PALETTE[c % PALETTE.length];
+    item.append(dot, className(c));
+    return item;
+  });
+  const path = document.createElement("span");
+  const line = document.createElement("i");
+  line.className = "line";
+  path.append(line, `${t("widget.path")} (○ ${t("widget.start")}, ★ ${t("widget.end")})`);
+  legend.replaceChildren(...items, path);
+}
+
+async function drawTrajectory(result) {
+  const meta = state.model.meta;
+  const geo = trajectoryGeometry(meta, result, state.geometry);
+  const old = state.geometry;
+  const same = old && old.model === geo.model && old.lang === geo.lang && old.width === geo.width &&
+    geo.ranges.every((r, d) => r === old.ranges[d]);
+  state.geometry = geo;
+  if (!same) {
+    drawLegend();
+    await Plotly.react("trajectory-cloud", cloudData(meta, geo.D), trajectoryLayout(meta, geo, true), PLOT_CONFIG);
+  }
+  await Plotly.react("trajectory-path", pathData(geo), trajectoryLayout(meta, geo, false), PLOT_CONFIG);
+}
+
+function prefixFigure(result) {
+  const positions = result ? result.prefixLengths : [];
+  const labels = result ? positions.map((n) => result.tokens[n - 1]) : [];
+  const data = state.site.class_keys.map((_, c) => ({
+    type: "scatter", mode: "lines+markers", x: positions, y: result ? result.prefix.map((p) => p[c]) : [],
+    name: className(c), line: { color: PALETTE[c % PALETTE.length], width: 2 },
+    marker: { size: 5 }, customdata: labels,
+    hovertemplate: `${className(c)} %{y:.1%} · %{customdata}<extra></extra>`,
+  }));
+  const layout = {
+    height: 300, margin: { l: 56, r: 12, t: 10, b: 90 }, font: { size: 12 },
+    xaxis: { tickmode: "array", tickvals: positions, ticktext: labels, tickangle: positions.length > 8 ? -45 : 0,
+             title: { text: t("widget.word") }, automargin: true },
+    yaxis: { range: [0, 1.02], tickformat: ".0%", title: { text: t("widget.probability") } },
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, showlegend: true,
+    paper_bgcolor: "#fff", plot_bgcolor: "#fbfcfd", datarevision: performance.now(),
+  };
+  layout.margin.t = 30;
+  return { data, layout };
+}
+
+async function draw(result) {
+  showAnswer(result);
+  mark("first_answer");
+  await plotlyReady;
+  await drawTrajectory(result);
+  const trajectoryDrawn = performance.now();
+  const prefix = prefixFigure(result);
+  await Plotly.react("prefix", prefix.data, prefix.layout, PLOT_CONFIG);
+  return trajectoryDrawn;
+}
+
+// ------------------------------------------------------------------ one update per keystroke
+
+async function analyze(text) {
+  const model = state.model;
+  const encoded = model.tokenizer.encode(text);
+  if (!encoded.ids.length) return null;
+  const run = await runModel(model, encoded.ids);
+  const T = encoded.ids.length;
+  const probabilities = softmax(run.logits);
+  const prefix = [];
+  for (let r = 0; r < run.prefixLengths.length; r++) {
+    prefix.push(softmax(Array.from(run.prefixLogits.subarray(r * run.C, (r + 1) * run.C))));
+  }
+  return {
+    model: model.meta.name, text, tokens: encoded.tokens, ids: encoded.ids, known: encoded.known,
+    logits: run.logits, probabilities, predicted: probabilities.indexOf(Math.max(...probabilities)),
+    prefixLengths: run.prefixLengths, prefix, coords: project(model.meta, run.states, T, run.DH),
+  };
+}
+
+/** Queue an update; keystrokes that arrive during a run are merged into the next one. */
+function schedule(startedAt) {
+  const text = $("text").value;
+  state.queued = { text, startedAt: state.queued ? state.queued.startedAt : startedAt };
+  if (!state.running) void drain();
+}
+
+async function drain() {
+  state.running = true;
+  try {
+    while (state.queued) {
+      const job = state.queued;
+      state.queued = null;
+      const result = await analyze(job.text);
+      const analyzed = performance.now();
+      const trajectoryDrawn = await draw(result);
+      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0))); // painted
+      const timing = {
+        model: state.model.meta.name, words: result ? result.tokens.length : 0,
+        model_ms: analyzed - job.startedAt, trajectory_ms: trajectoryDrawn - job.startedAt, total_ms: performance.now() - job.startedAt,
+      };
+      api.last = result;
+      api.timings.push(timing);
+      $("timing").textContent = t("widget.timing", { ms: Math.round(timing.total_ms) });
+      state.text = job.text;
+      updateUrl();
+    }
+  } catch (err) {
+    showError("the model", err);
+  } finally {
+    state.running = false;
+  }
+}
+
+function linkParams() {
+  const params = new URLSearchParams();
+  params.set("model", state.modelName);
+  params.set("lang", state.lang);
+  if (state.text) params.set("text", state.text);
+  return params;
+}
+
+function updateUrl() {
+  const url = `${location.pathname}?${linkParams()}`;
+  $("permalink").href = url;
+  clearTimeout(state.urlTimer);
+  state.urlTimer = setTimeout(() => history.replaceState(null, "", url), URL_DELAY_MS);
+}
+
+function showError(what, err) {
+  const status = $("status");
+  status.textContent = t("widget.load_error", { what, error: err?.message ?? String(err) });
+  status.classList.add("error");
+  console.error(err);
+}
+
+// ------------------------------------------------------------------ start
+
+async function selectModel(name) {
+  $("status").textContent = t("widget.loading");
+  $("status").classList.remove("error");
+  state.model = await loadModel(name);
+  state.modelName = name;
+  $("model").value = name;
+  describeModel();
+  $("status").textContent = "";
+}
+
+function pickLanguage(params) {
+  const langs = state.site.languages;
+  const asked = params.get("lang");
+  if (asked && langs.includes(asked)) return asked;
+  for (const tag of navigator.languages || [navigator.language]) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (langs.includes(base)) return base;
+  }
+  return "en";
+}
+
+async function start() {
+  const params = new URLSearchParams(location.search);
+  const [site, lower] = await Promise.all([
+    fetchJson("site.json", "the widget's manifest"), fetchJson("lowercase.json", "the tokenizer's tables"),
+  ]);
+  mark("manifest");
+  state.site = site;
+  state.casing = casingTables(lower);
+  const names = site.models.map((m) => m.name);
+  if (!names.length) throw new Error(t("widget.no_models"));
+  const asked = params.get("model");
+  state.modelName = asked && names.includes(asked) ? asked : site.default_model;
+  const lang = pickLanguage(params);
+  const modelPromise = loadModel(state.modelName); // in parallel with the translations
+  await Promise.all([loadLocale(lang), modelPromise]);
+  mark("model_loaded");
+  applyStrings();
+  await selectModel(state.modelName);
+  const text = params.get("text") ?? site.examples[0] ?? "";
+  $("text").value = text.slice(0, 2000);
+  $("text").addEventListener("input", (event) => schedule(event.timeStamp));
+  $("model").addEventListener("change", async (event) => {
+    const started = event.timeStamp;
+    try {
+      await selectModel(event.target.value);
+      schedule(started);
+    } catch (err) {
+      showError(event.target.value, err);
+    }
+  });
+  $("lang").addEventListener("change", async (event) => {
+    try {
+      await loadLocale(event.target.value);
+      applyStrings();
+      describeModel();
+      schedule(event.timeStamp);
+    } catch (err) {
+      showError(event.target.value, err);
+    }
+  });
+  let resizeFrame = 0;
+  window.addEventListener("resize", () => {
+    cancelAnimationFrame(resizeFrame);
+    resizeFrame = requestAnimationFrame(() => {
+      if (state.geometry && $("trajectory").clientWidth !== state.geometry.width) schedule(performance.now());
+    });
+  });
+  schedule(performance.now());
+  while (state.running || state.queued) await new Promise((resolve) => setTimeout(resolve, 5));
+  mark("first_drawn");
+  $("widget").setAttribute("aria-busy", "false");
+  reportHeight();
+}
+
+// Inside an <iframe> (see embed.js), tell the embedding page how tall the widget is.
+function reportHeight() {
+  if (window.parent === window) return;
+  const send = () => window.parent.postMessage(
+    { type: "rnn-demo-widget:height", height: document.documentElement.scrollHeight }, "*");
+  new ResizeObserver(send).observe(document.body);
+  send();
+}
+
+api.ready = start().catch((err) => {
+  showError("the widget", err);
+  throw err;
+});
