@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from rnn_demo import service  # noqa: E402
+from rnn_demo import lesson_views, service  # noqa: E402
 from rnn_demo.service import InputError, UnknownModelError  # noqa: E402
 
 CHECKPOINTS = Path(os.environ.get("RNN_DEMO_CHECKPOINTS", Path(__file__).resolve().parent / "checkpoints"))
@@ -94,6 +94,24 @@ def compare(text: str):
 
 def packing(text: str, k: float):
     return service.packing_view(REGISTRY, text, int(k))
+
+
+def batching():
+    return lesson_views.batching_view(REGISTRY, service.PACKING_PAIR)
+
+
+def word_order(text: str, seed: float):
+    return lesson_views.word_order_view(REGISTRY, text, int(seed))
+
+
+def reshuffle(text: str, seed: float):
+    """A new seed for the shuffled variant (the figure and words follow it)."""
+    seed = int(seed) + 1
+    return (seed, *lesson_views.word_order_view(REGISTRY, text, seed))
+
+
+def memory(text: str, model: str):
+    return lesson_views.memory_view(REGISTRY, text, model)
 
 
 # ---- named API endpoints (type hints define their schema)
@@ -196,7 +214,25 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             packing_text = gr.Textbox(value=service.EXAMPLES[1], label="Headline", lines=1)
             pads = gr.Slider(0, service.MAX_PADS, value=10, step=1, label="k = padding tokens appended")
             packing_plot = gr.Plot(label="Padding drift", show_label=False, elem_id="packing-plot")
-            packing_table = gr.Markdown()
+            packing_table = gr.Markdown(elem_id="packing-table")
+            gr.Markdown(lesson_views.BATCHING_HELP)
+            batching_plot = gr.Plot(label="Accuracy by batching", show_label=False, elem_id="batching-plot")
+            batching_md = gr.Markdown(elem_id="batching-md")
+        with gr.Tab("Does word order matter?", id="order-tab") as order_tab:
+            gr.Markdown(lesson_views.WORD_ORDER_HELP)
+            with gr.Row():
+                order_btn = gr.Button("Read the headline above in three orders", variant="primary",
+                                      elem_id="order-read")
+                shuffle_btn = gr.Button("Shuffle again", elem_id="order-shuffle")
+            order_seed = gr.Number(value=0, precision=0, label="shuffle seed", interactive=False, elem_id="order-seed")
+            order_plot = gr.Plot(label="Word order", show_label=False, elem_id="order-plot")
+            order_md = gr.Markdown(elem_id="order-md")
+        with gr.Tab("How far back does it remember?", id="memory-tab") as memory_tab:
+            gr.Markdown(lesson_views.MEMORY_HELP)
+            memory_btn = gr.Button("Measure on the headline above", variant="primary", elem_id="memory-read")
+            memory_plot = gr.Plot(label="Sensitivity per word", show_label=False, elem_id="memory-plot")
+            memory_curves = gr.Plot(label="Memory over the test set", show_label=False, elem_id="memory-curves")
+            memory_md = gr.Markdown(elem_id="memory-md")
         with gr.Tab("API", id="api-tab"):
             gr.Markdown(f"""Two named endpoints, usable from Python with `gradio_client`:
 ```python
@@ -224,6 +260,14 @@ inspection views always use PyTorch).""")
     pads.change(packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private",
                 trigger_mode="always_last")
     packing_text.submit(packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private")
+    order_inputs, order_outputs = [text, order_seed], [order_plot, order_md]
+    order_btn.click(word_order, order_inputs, order_outputs, api_visibility="private")
+    order_tab.select(word_order, order_inputs, order_outputs, api_visibility="private")
+    shuffle_btn.click(reshuffle, order_inputs, [order_seed, *order_outputs], api_visibility="private")
+    memory_outputs = [memory_plot, memory_curves, memory_md]
+    memory_btn.click(memory, [text, model], memory_outputs, api_visibility="private")
+    memory_tab.select(memory, [text, model], memory_outputs, api_visibility="private")
+    demo.load(batching, None, [batching_plot, batching_md], api_visibility="private")
     demo.load(model_changed, model, [model_info, cells, card, confusion, curves], api_visibility="private").then(
         read_headlines, page_inputs, page_outputs, api_visibility="private").then(
         packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private")

@@ -35,6 +35,10 @@ def main() -> None:
         m = config["model"]
         arch = (f"{'bi-' if m['bidirectional'] else ''}{m['cell'].upper()} {m['num_layers']}x{m['hidden_size']}, "
                 f"emb {m['embed_dim']}, {m['pooling']}, dropout {m['dropout']}")
+        if m["cell"] == "bag":  # no recurrent layer: mean of the embeddings -> linear
+            arch = f"bag of embeddings (mean), emb {m['embed_dim']}, no recurrence"
+        if metrics.get("settings", {}).get("batching") == "random":
+            arch += f", random batches of {metrics['settings']['batch_size']}"
         size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
         total += size
         acc = f"**{test['accuracy']:.4f}**" if test else "n/a"

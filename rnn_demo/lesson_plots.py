@@ -50,13 +50,15 @@ def word_order_figure(model_names: Sequence[str], probs: np.ndarray, class_names
 
 
 def word_sensitivity_figure(tokens: Sequence[str], curves: dict[str, dict[str, np.ndarray]],
-                            selected: str | None = None, height: int = 420) -> go.Figure:
+                            selected: str | None = None, colors: dict[str, str] | None = None,
+                            height: int = 520) -> go.Figure:
     """Per word of the typed headline: ||d h_final / d x_t|| relative to its largest value, log scale.
 
     curves: model -> {"forward": (T,), optionally "backward": (T,)}. Each curve is divided by its own
     maximum so models of different sizes share an axis; the selected model is drawn thicker.
+    colors: model -> colour, so a model keeps its colour across figures.
     """
-    layout = _layout(height, "How much the final state still depends on each word", top=80)
+    layout = _layout(height, "How much the final state still depends on each word", top=50)
     x = list(range(len(tokens)))
     data = []
     for i, (name, dirs) in enumerate(curves.items()):
@@ -68,23 +70,25 @@ def word_sensitivity_figure(tokens: Sequence[str], curves: dict[str, dict[str, n
             data.append(dict(
                 type="scatter", x=x, y=_list(rel), mode="lines+markers",
                 name=esc(name) + (" (backward reader)" if backward else ""),
-                line=dict(color=model_color(i), width=4 if name == selected else 2, dash="dot" if backward else "solid"),
+                line=dict(color=(colors or {}).get(name, model_color(i)), width=4 if name == selected else 2, dash="dot" if backward else "solid"),
                 marker=dict(size=5), customdata=[esc(t) for t in tokens],
                 hovertemplate="%{customdata}: %{y:.2e}<extra>" + esc(name) + "</extra>"))
     layout["xaxis"] = dict(AXIS, tickmode="array", tickvals=x, ticktext=[esc(short(t, 14)) for t in tokens],
                            tickangle=-60, title=dict(text="word (the forward reader ends at the right)"))
     layout["yaxis"] = dict(AXIS, type="log", exponentformat="power",
                            title=dict(text="‖∂h_T/∂x_t‖ ÷ largest"))
-    layout["margin"].update(b=110)
+    # many models: the legend goes below the chart (on a phone a legend above would cover the title)
+    layout["legend"].update(yanchor="top", y=-0.42, x=0)
     return _figure(data, layout)
 
 
-def memory_curves_figure(curves: dict[str, dict], height: int = 420) -> go.Figure:
+def memory_curves_figure(curves: dict[str, dict], colors: dict[str, str] | None = None,
+                         height: int = 500) -> go.Figure:
     """Test-set medians: sensitivity relative to the last word, by distance from it, one line per model.
 
     curves: model -> {"distance": [...], "median": [...], optionally "backward": [...]} (as in lessons.json).
     """
-    layout = _layout(height, "Memory over the test set: median sensitivity by distance from the last word", top=80)
+    layout = _layout(height, "Memory over the test set: median by distance from the last word", top=50)
     data = []
     for i, (name, mem) in enumerate(curves.items()):
         for key, suffix, dash in (("median", "", "solid"), ("backward", " (backward reader, from the first word)", "dot")):
@@ -92,12 +96,14 @@ def memory_curves_figure(curves: dict[str, dict], height: int = 420) -> go.Figur
                 continue
             y = np.maximum(np.asarray(mem[key], dtype=float), 1e-12)
             data.append(dict(type="scatter", x=list(mem["distance"]), y=_list(y), mode="lines+markers",
-                             name=esc(name) + suffix, line=dict(color=model_color(i), width=2.5, dash=dash),
+                             name=esc(name) + suffix, line=dict(color=(colors or {}).get(name, model_color(i)),
+                                                                width=2.5, dash=dash),
                              marker=dict(size=5),
                              hovertemplate="%{x} words back: %{y:.3g}<extra>" + esc(name + suffix) + "</extra>"))
     layout["xaxis"] = dict(AXIS, title=dict(text="words back from the last word (0 = last word)"))
     layout["yaxis"] = dict(AXIS, type="log", exponentformat="power",
                            title=dict(text="median ‖∂h_T/∂x_t‖ ÷ last word's"))
+    layout["legend"].update(yanchor="top", y=-0.2, x=0)
     return _figure(data, layout)
 
 

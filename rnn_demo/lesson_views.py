@@ -34,6 +34,11 @@ In a plain RNN it shrinks by a roughly constant factor per word (the *vanishing 
 of a long headline barely reach the end; the gates of an LSTM or GRU keep a path open and the curve falls
 much more slowly. The y-axis is logarithmic: every grid step down is a factor of ten."""
 
+BATCHING_HELP = """**The same test set, batched differently.** Below, each model reads all test headlines one at a time,
+in batches sorted by length (little padding) and in random batches (a short headline waits behind many pads).
+The packed model gets exactly the same answers every time. The lesson's unpacked LSTM reads the padding before
+it answers, so its accuracy — and many of its answers — depend on which headlines it happened to share a batch with."""
+
 NO_TRAJECTORY = ("{name} has no hidden state (it averages the word embeddings), so there is no trajectory "
                  "to draw.")
 NO_CELLS = "{name} has no recurrent cell (it averages the word embeddings), so there are no states or gates to show."
@@ -95,18 +100,20 @@ def word_order_api(entry, headline: str, seed: int = 0) -> dict:
 
 def word_order_testset_table(reg) -> tuple[str, list[str]]:
     """Markdown table of every model's stored word-order measurements, plus notes."""
-    lines = ["| model | accuracy | reversed | shuffled | answers changed by reversing | by shuffling |",
-             "|---|---:|---:|---:|---:|---:|"]
+    # three columns, so the table stays readable at phone width
+    lines = ["| model | test accuracy (%): as written / reversed / shuffled | answers changed (%): reversed / shuffled |",
+             "|---|---|---|"]
     notes = []
     for name in reg.names:
         lessons, note = _lessons_for(reg.get(name))
         notes.append(note)
         if lessons is None:
-            lines.append(f"| {name} | – | – | – | – | – |")
+            lines.append(f"| {name} | – | – |")
             continue
         wo = lessons.word_order
-        lines.append(f"| {name} | {wo['accuracy']:.4f} | {wo['reversed_accuracy']:.4f} | {wo['shuffled_accuracy']:.4f} "
-                     f"| {100 * wo['changed_by_reverse']:.1f} % | {100 * wo['changed_by_shuffle']:.1f} % |")
+        lines.append(f"| {name} | {100 * wo['accuracy']:.2f} / {100 * wo['reversed_accuracy']:.2f} / "
+                     f"{100 * wo['shuffled_accuracy']:.2f} | {100 * wo['changed_by_reverse']:.1f} / "
+                     f"{100 * wo['changed_by_shuffle']:.1f} |")
     return "\n".join(lines), notes
 
 
@@ -162,6 +169,7 @@ def memory_view(reg, text: str, model: str):
     """(per-word figure for the typed headline, test-set curves figure, Markdown)."""
     headlines, _ = _split(text)
     recurrent = [n for n in reg.names if reg.get(n).ckpt.config.is_recurrent]
+    colors = {n: lesson_plots.model_color(i) for i, n in enumerate(recurrent)}  # same colour in both charts
     notes = []
     entry = reg.get(model)
     if not entry.ckpt.config.is_recurrent:
@@ -175,7 +183,7 @@ def memory_view(reg, text: str, model: str):
             _, ids, _ = ins.encode_one(e.ckpt.vocab, headlines[0])
             curves[n] = memory_values(e, ids)
         tokens, _, _ = ins.encode_one(entry.ckpt.vocab, headlines[0])
-        live = (lesson_plots.word_sensitivity_figure(tokens, curves, selected=model) if curves else
+        live = (lesson_plots.word_sensitivity_figure(tokens, curves, selected=model, colors=colors) if curves else
                 plots.message_figure("No recurrent model is loaded."))
     stored = {}
     for n in recurrent:
@@ -184,7 +192,7 @@ def memory_view(reg, text: str, model: str):
         if lessons is not None and lessons.memory:
             stored[n] = lessons.memory
     if stored:
-        testset = lesson_plots.memory_curves_figure(stored)
+        testset = lesson_plots.memory_curves_figure(stored, colors)
         some = next(iter(stored.values()))
         at = [d for d in (10, 20) if d < len(some["distance"])]
         rows = ["| model | " + " | ".join(f"{d} words back" for d in at) + " |", "|---|" + "---:|" * len(at)]
@@ -214,11 +222,11 @@ def batching_view(reg, names: tuple[str, ...]):
         msg = f"No stored batching measurements; run `{REBUILD}`."
         return plots.message_figure(msg), _notes(notes) or msg
     fig = lesson_plots.batching_figure(stored, BATCHING_MODES)
-    lines = ["| model | " + " | ".join(m.replace("_", " ") for m in BATCHING_MODES) + " |",
-             "|---|" + "---:|" * len(BATCHING_MODES)]
-    for n, b in stored.items():
-        cells = [f"{b['one_by_one']:.4f}"] + [f"{b[m]:.4f} ({b['changed'][m]} changed)" for m in BATCHING_MODES[1:]]
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    # one row per mode, one column per model: narrow enough for a phone
+    lines = ["| batching | " + " | ".join(stored) + " |", "|---|" + "---:|" * len(stored)]
+    for m in BATCHING_MODES:
+        cells = [f"{b[m]:.4f}" + ("" if m == "one_by_one" else f" ({b['changed'][m]} changed)") for b in stored.values()]
+        lines.append(f"| {m.replace('_', ' ')} | " + " | ".join(cells) + " |")
     n_rows = next(iter(stored.values())).get("n")
     intro = (f"**Over the full test set** ({n_rows:,} headlines): accuracy when the headlines are read one by one, "
              "in batches of 64 sorted by length (little padding), and in random batches of 16, 64 and 256 (each "

@@ -267,7 +267,7 @@ def test_views_read_lessons_json_and_report_damage(registry):
               "batching": L.measure_batching(entry.ckpt.model, rows)}
     L.save_lessons(result, entry.ckpt.path)
     _, md = lv.batching_view(registry, service.PACKING_PAIR)
-    assert f"| lesson-lstm-packed | {result['batching']['one_by_one']:.4f} |" in md
+    assert f"| one by one | {result['batching']['one_by_one']:.4f} |" in md
     path.write_text("{broken", encoding="utf-8")
     _, md = lv.batching_view(registry, service.PACKING_PAIR)
     assert "not valid JSON" in md and "lessons.json" in md
