@@ -1,8 +1,11 @@
-"""Batch classification CLI: formats, malformed lines with line numbers, --skip-bad, outputs."""
+"""Batch classification CLI: formats, malformed lines with line numbers, --skip-bad, outputs,
+length-sorted streaming in input order, and the data-safety cases of issue 9 (item 4)."""
 from __future__ import annotations
 
 import csv
 import json
+import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -128,4 +131,205 @@ def test_module_entry_point(model_path, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].startswith("line,text,label,p_")
-    assert "1/1" in proc.stderr  # the tqdm progress bar ran
+    assert "100%" in proc.stderr  # the tqdm progress bar (bytes of input) ran to the end
+
+
+# -- issue 10: length-sorted streaming chunks, results in input order ----------------------
+@pytest.fixture(scope="module")
+def shipped_model(tmp_path_factory):
+    """A shipped checkpoint, exported: real vocabulary, real lengths."""
+    root = tmp_path_factory.mktemp("shipped")
+    ckpt = load_checkpoint(ROOT / "checkpoints" / "lesson-lstm-packed")
+    return ckpt, export_checkpoint(ckpt, root / "lesson-lstm-packed.onnx").path
+
+
+def _shuffled_headlines(vocab: Vocab, n: int, seed: int = 0) -> list[str]:
+    """Headlines of 1..80 words (known words, unknown words, punctuation), in random order."""
+    rng = random.Random(seed)
+    words = list(vocab.tokens[2:3000]) + ["zzunknownzz", "qwertyuiop", "Wall", "St.", "(AP)", "don't"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.choice([1, 2, 5, 9, 17, 33, 80])))
+             for _ in range(n)]
+    rng.shuffle(texts)
+    return texts
+
+
+def test_sorted_streaming_matches_unsorted_reference_in_input_order(shipped_model, tmp_path, capsys):
+    ckpt, onnx_path = shipped_model
+    texts = _shuffled_headlines(ckpt.vocab, 1500)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    # several chunks (300 rows each), each sorted by length into batches of 64
+    assert main(["--model", str(onnx_path), "--input", str(src), "--output", str(out), "--device", "cpu",
+                 "--chunk-size", "300", "--batch-size", "64", "--no-progress", "--threads", "1"]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert [int(r["line"]) for r in rows] == list(range(1, len(texts) + 1))
+    assert [r["text"] for r in rows] == texts
+    # unsorted reference: file-order batches of 256 through onnxruntime, and the PyTorch model
+    predictor = OnnxPredictor(onnx_path, device="cpu")
+    reference = np.concatenate([predictor.predict_proba(texts[i: i + 256]) for i in range(0, len(texts), 256)])
+    got = np.array([[float(r[f"p_{c}"]) for c in predictor.class_names] for r in rows])
+    np.testing.assert_allclose(got, reference, atol=2e-6)
+    with torch.inference_mode():
+        from rnn_demo.tokenizer import encode_batch
+        torch_labels = np.concatenate([ckpt.model(*encode_batch(ckpt.vocab, texts[i: i + 256], 200)).argmax(1).numpy()
+                                       for i in range(0, len(texts), 256)])
+    assert [r["label"] for r in rows] == [ckpt.class_names[i] for i in torch_labels]
+    lengths = [len(ckpt.vocab.encode(t)) for t in texts]
+    assert lengths != sorted(lengths), "the input is not already sorted by length"
+
+
+def test_overlapped_and_sequential_runs_write_identical_bytes(model_path, tmp_path):
+    src = tmp_path / "in.txt"
+    rng = random.Random(1)
+    src.write_text("".join(" ".join(rng.choice(GOOD).split()[: rng.randint(1, 4)] * rng.randint(1, 9)) + "\n"
+                           for _ in range(700)), encoding="utf-8")
+    outputs = []
+    for extra in ([], ["--no-overlap"]):
+        out = tmp_path / f"out{len(extra)}.jsonl"
+        assert main(["--model", str(model_path), "--input", str(src), "--output", str(out), "--device", "cpu",
+                     "--chunk-size", "128", "--batch-size", "32", "--no-progress", *extra]) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert [json.loads(x)["line"] for x in outputs[0].decode().splitlines()] == list(range(1, 701))
+
+
+# -- issue 9, item 4: the batch CLI never loses or half-reads data ------------------------
+def _run(model_path, *args: str) -> int:
+    return main(["--model", str(model_path), "--device", "cpu", "--no-progress", *map(str, args)])
+
+
+def test_refuses_output_that_is_the_input_by_any_path(model_path, tmp_path, capsys):
+    src = tmp_path / "data" / "in.txt"
+    src.parent.mkdir()
+    content = ("\n".join(GOOD) + "\n").encode()
+    src.write_bytes(content)
+    (tmp_path / "link.txt").symlink_to(src)
+    os.link(src, tmp_path / "hard.txt")
+    relative = Path(os.path.relpath(src, Path.cwd()))
+    for output in (src, tmp_path / "data" / ".." / "data" / "in.txt", relative, tmp_path / "link.txt",
+                   tmp_path / "hard.txt"):
+        for extra in ([], ["--overwrite"]):
+            assert _run(model_path, "--input", src, "--output", output, *extra) == 2
+            assert "is the input file" in capsys.readouterr().err
+    assert src.read_bytes() == content
+
+
+def test_refuses_to_overwrite_without_flag(model_path, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(GOOD) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    out.write_text("precious\n")
+    assert _run(model_path, "--input", src, "--output", out) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "precious\n"
+    assert _run(model_path, "--input", src, "--output", out, "--overwrite") == 0
+    assert out.read_text().startswith("line,text,label")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_csv_multiline_quoted_fields_are_read_whole(model_path, tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    multi = "stocks fall\nas oil climbs,\r\nyankees win"
+    src.write_bytes(('id,text\r\n1,"' + multi.replace("\n", "\n") + '"\r\n2,new chip\r\n'
+                     '3,"talks ""resume""\nin geneva"\r\n').encode())
+    out = tmp_path / "out.jsonl"
+    assert _run(model_path, "--input", src, "--output", out) == 0
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["text"]) for r in rows] == [(2, multi), (5, "new chip"),
+                                                      (6, 'talks "resume"\nin geneva')]
+    probs = np.array([list(r["probabilities"].values()) for r in rows])
+    np.testing.assert_allclose(probs, _expected(model_path, [r["text"] for r in rows]), atol=1e-6)
+
+
+def test_csv_errors_name_the_line_where_the_row_starts(model_path, tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,"two\nlines"\n2,"three\nline\nrow",extra\n3,ok\n4,"stray "quote\n5,fine\n',
+                   encoding="utf-8")
+    assert _run(model_path, "--input", src) == 1
+    assert f"{src}:4: expected 2 CSV fields, found 3" in capsys.readouterr().err
+    assert _run(model_path, "--input", src, "--skip-bad", "--output-format", "jsonl") == 0
+    captured = capsys.readouterr()
+    assert f"{src}:8: malformed CSV" in captured.err
+    assert [json.loads(x)["line"] for x in captured.out.splitlines()] == [2, 7, 9]
+    # an unterminated quote would swallow every following row: an error at its first line
+    src.write_text('id,text\n1,fine\n2,"never closed\n3,lost\n4,lost\n', encoding="utf-8")
+    assert _run(model_path, "--input", src) == 1
+    assert f"{src}:3: malformed CSV (unexpected end of data)" in capsys.readouterr().err
+
+
+def test_fails_when_no_row_is_valid(model_path, tmp_path, capsys):
+    binary = tmp_path / "in.bin"
+    binary.write_bytes(b"\x89PNG\r\n" + bytes(range(128, 256)) * 40 + b"\n\xff\xfe\x00\n\x80\x81\n")  # no UTF-8 line
+    out = tmp_path / "out.csv"
+    for fmt in ("txt", "jsonl", "csv"):
+        assert _run(model_path, "--input", binary, "--format", fmt, "--skip-bad", "--output", out) == 1
+        err = capsys.readouterr().err
+        assert "no valid row" in err or "cannot read the CSV header" in err or "no column" in err, err
+        assert not out.exists()
+    blanks = tmp_path / "blank.txt"
+    blanks.write_text("\n  \n\t\n", encoding="utf-8")
+    assert _run(model_path, "--input", blanks, "--skip-bad") == 1
+    captured = capsys.readouterr()
+    assert "no valid row among 3" in captured.err and captured.out == ""
+
+
+def test_empty_input_says_so(model_path, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert _run(model_path, "--input", empty) == 1
+    captured = capsys.readouterr()
+    assert "is empty: nothing to classify" in captured.err and captured.out == ""
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("id,text\n", encoding="utf-8")
+    assert _run(model_path, "--input", header_only, "--skip-bad") == 1
+    assert "has no rows" in capsys.readouterr().err
+
+
+def test_unusable_output_path_is_a_clear_error(model_path, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text(GOOD[0] + "\n", encoding="utf-8")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert _run(model_path, "--input", src, "--output", a_file / "sub" / "out.csv") == 2
+    err = capsys.readouterr().err
+    assert f"{a_file} is a file, not a directory" in err and "Traceback" not in err
+    assert _run(model_path, "--input", src, "--output", tmp_path) == 2
+    assert "is a directory" in capsys.readouterr().err
+    if Path("/sys").is_dir():  # not writable even for root
+        assert _run(model_path, "--input", src, "--output", "/sys/out.csv") == 2
+        assert "cannot write --output /sys/out.csv" in capsys.readouterr().err
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            assert _run(model_path, "--input", src, "--output", locked / "out.csv") == 2
+            assert "Permission denied" in capsys.readouterr().err
+        finally:
+            locked.chmod(0o700)
+
+
+def test_nothing_reaches_stdout_before_the_run_can_finish(model_path, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    lines = [GOOD[i % 4] for i in range(299)] + ["   "] + [GOOD[0]] * 20  # line 300 is bad
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _run(model_path, "--input", src, "--chunk-size", "64", "--batch-size", "16") == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"{src}:300: empty headline" in captured.err
+    # --stream trades that guarantee for output as it goes (documented in --help)
+    assert _run(model_path, "--input", src, "--chunk-size", "64", "--batch-size", "16", "--stream") == 1
+    assert len(capsys.readouterr().out.splitlines()) > 64
+    assert _run(model_path, "--input", src, "--skip-bad") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 319
+
+
+def test_overlong_lines_and_lone_surrogates_are_bad_lines(model_path, tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(GOOD[0]) + "\n" + '"' + "x" * (1 << 20) + '"\n' + '{"text": "a \\ud800 b"}\n'
+                   + json.dumps(GOOD[1]), encoding="utf-8")  # no newline after the last line
+    assert _run(model_path, "--input", src, "--skip-bad", "--output-format", "jsonl") == 0
+    captured = capsys.readouterr()
+    assert f"{src}:2: line longer than" in captured.err
+    assert f"{src}:3: text has an unpaired surrogate U+D800" in captured.err
+    assert [json.loads(x)["line"] for x in captured.out.splitlines()] == [1, 4]
