@@ -211,7 +211,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
                 curves = gr.Plot(label="Training curves", show_label=False, min_width=300)
         with gr.Tab("Why packing matters", id="packing-tab"):
             gr.Markdown(PACKING_HELP)
-            packing_text = gr.Textbox(value=service.EXAMPLES[1], label="Headline", lines=1)
+            packing_text = gr.Textbox(value=service.PACKING_EXAMPLE, label="Headline", lines=1, elem_id="packing-text")
             pads = gr.Slider(0, service.MAX_PADS, value=10, step=1, label="k = padding tokens appended")
             packing_plot = gr.Plot(label="Padding drift", show_label=False, elem_id="packing-plot")
             packing_table = gr.Markdown(elem_id="packing-table")

@@ -51,6 +51,9 @@ EXAMPLES = [
     "Quantum startup raises 50 million dollars from investors",
 ]
 MULTI_EXAMPLE = "\n".join(EXAMPLES[:4])
+# "Why packing matters" opens on a headline (written for this demo, not from any data set) on which the
+# retrained lesson-lstm's answer visibly moves with padding: Sports at k = 0, Business from k = 1 on.
+PACKING_EXAMPLE = "Stadium deal lifts the builder's shares"
 
 
 POOLING_WORDS = {

@@ -272,3 +272,33 @@ def test_views_read_lessons_json_and_report_damage(registry):
     _, md = lv.batching_view(registry, service.PACKING_PAIR)
     assert "not valid JSON" in md and "lessons.json" in md
     path.unlink()
+
+
+SHIPPED = L.discover_checkpoints(L.Path(__file__).resolve().parents[1] / "checkpoints")
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoints")
+@pytest.mark.parametrize("folder", SHIPPED, ids=[f.name for f in SHIPPED])
+def test_shipped_lessons_json_is_current_and_consistent(folder):
+    """The page's numbers: every shipped checkpoint has a lessons.json measured on its current weights."""
+    lessons = L.load_lessons(folder)
+    assert lessons is not None, f"{folder}: no lessons.json; run python -m rnn_demo.lessons --all"
+    assert lessons.current, lessons.stale_note(folder)
+    ckpt_cfg = json.loads((folder / "config.json").read_text())["model"]
+    assert (lessons.memory is None) == (ckpt_cfg["cell"] == "bag")
+    if ckpt_cfg["pooling"] != "last_padded":  # a length-aware model answers the same in every batching
+        assert set(lessons.batching["changed"].values()) == {0}
+
+
+def test_packing_example_changes_the_shipped_unpacked_answer():
+    from rnn_demo import inspect as ins
+    from rnn_demo.service import MAX_PADS, PACKING_EXAMPLE
+
+    folder = next((f for f in SHIPPED if f.name == "lesson-lstm"), None)
+    if folder is None:
+        pytest.skip("lesson-lstm is not shipped")
+    ckpt = load_checkpoint(folder)
+    _, ids, _ = ins.encode_one(ckpt.vocab, PACKING_EXAMPLE)
+    probs, _ = ins.padding_drift(ckpt.model, ids, MAX_PADS)
+    answers = probs.argmax(-1)
+    assert (answers != answers[0]).any(), "the packing tab's default headline should show the answer changing"
