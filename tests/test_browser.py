@@ -97,3 +97,39 @@ def test_compare_and_packing_tabs_render(server, browser):
         _plot_ready(page, "packing-plot")
         assert "lesson-lstm-packed" in page.inner_text("#packing-plot")
     page.close()
+
+
+def _open_tab(page, name: str) -> None:
+    tab = page.get_by_role("tab", name=name)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+    else:  # phone width: tabs after the first sit in an overflow menu
+        page.locator(".overflow-menu button").first.click()
+        page.locator(".overflow-dropdown button", has_text=name).first.click()
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_lesson_tabs_render_with_their_numbers(server, browser, width):
+    """The three lesson views: word order (reshuffle changes the seed), memory curves, batching table."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(server.url)
+    _plot_ready(page, "trajectory")
+    _open_tab(page, "Does word order matter?")
+    _plot_ready(page, "order-plot")
+    assert page.locator("#order-plot .barlayer .trace").count() == 3  # as written, reversed, shuffled
+    page.click("#order-shuffle")
+    page.wait_for_function("document.querySelector('#order-md').innerText.includes('(seed 1)')", timeout=60_000)
+    assert "test accuracy (%)" in page.inner_text("#order-md")
+    recurrent = [n for n in SHIPPED if n != "bag-of-embeddings"]
+    if recurrent:
+        _open_tab(page, "How far back does it remember?")
+        _plot_ready(page, "memory-plot")
+        _plot_ready(page, "memory-curves")
+        assert recurrent[0] in page.inner_text("#memory-plot")
+    if {"lesson-lstm", "lesson-lstm-packed"} <= set(SHIPPED):
+        _open_tab(page, "Why packing matters")
+        _plot_ready(page, "batching-plot")
+        assert "k = 0" in page.inner_text("#packing-table")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 2, f"page is {overflow}px wider than the {width}px screen"
+    page.close()
