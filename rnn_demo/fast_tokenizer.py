@@ -26,6 +26,7 @@ Why it is exact (each point is also checked by tests/test_fast_tokenizer.py):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -49,13 +50,6 @@ _LITERAL_RULES = (
 _SEP = "\x00"           # marks the end of each text in the joined chunk
 _JOIN = f" {_SEP} "     # spaces make the separator a token of its own
 _END_ID = -1            # id the separator maps to (never a real id)
-
-
-class _Lookup(dict):
-    """token -> id; unknown tokens -> UNK_ID without a Python-level branch per token."""
-
-    def __missing__(self, token: str) -> int:
-        return UNK_ID
 
 
 def split_many(texts: Sequence[str]) -> list[str] | None:
@@ -113,7 +107,7 @@ class FastEncoder:
 
     def __init__(self, vocab: Vocab) -> None:
         self.vocab = vocab
-        self._lookup = _Lookup((t, i) for i, t in enumerate(vocab.tokens))
+        self._lookup = {t: i for i, t in enumerate(vocab.tokens)}
         self._lookup[_SEP] = _END_ID  # texts with NUL never reach the lookup (see split_many)
 
     def encode(self, texts: Sequence[str], max_len: int | None = None) -> EncodedTexts:
@@ -123,7 +117,8 @@ class FastEncoder:
         tokens = split_many(texts)
         if tokens is None:  # some text contains NUL: the per-text path, identical by definition
             return self._from_lists([self.vocab.encode(t) for t in texts], max_len)
-        ids = np.array(list(map(self._lookup.__getitem__, tokens)), dtype=np.int64)
+        # dict.get(token, UNK_ID) for every token, all inside C (map over two iterables)
+        ids = np.array(list(map(self._lookup.get, tokens, repeat(UNK_ID))), dtype=np.int64)
         ends = np.flatnonzero(ids == _END_ID)                   # (n,) position of each text's end marker
         starts = np.empty_like(ends)
         starts[:1] = 0
