@@ -75,7 +75,7 @@ def word_sensitivity_figure(tokens: Sequence[str], curves: dict[str, dict[str, n
                 hovertemplate="%{customdata}: %{y:.2e}<extra>" + esc(name) + "</extra>"))
     layout["xaxis"] = dict(AXIS, tickmode="array", tickvals=x, ticktext=[esc(short(t, 14)) for t in tokens],
                            tickangle=-60, title=dict(text="word (the forward reader ends at the right)"))
-    layout["yaxis"] = dict(AXIS, type="log", exponentformat="power",
+    layout["yaxis"] = dict(AXIS, type="log", exponentformat="power", dtick=1,  # labels at powers of ten only
                            title=dict(text="‖∂h_T/∂x_t‖ ÷ largest"))
     # many models: the legend goes below the chart (on a phone a legend above would cover the title)
     layout["legend"].update(yanchor="top", y=-0.42, x=0)
@@ -101,7 +101,7 @@ def memory_curves_figure(curves: dict[str, dict], colors: dict[str, str] | None 
                              marker=dict(size=5),
                              hovertemplate="%{x} words back: %{y:.3g}<extra>" + esc(name + suffix) + "</extra>"))
     layout["xaxis"] = dict(AXIS, title=dict(text="words back from the last word (0 = last word)"))
-    layout["yaxis"] = dict(AXIS, type="log", exponentformat="power",
+    layout["yaxis"] = dict(AXIS, type="log", exponentformat="power", dtick=1,  # labels at powers of ten only
                            title=dict(text="median ‖∂h_T/∂x_t‖ ÷ last word's"))
     layout["legend"].update(yanchor="top", y=-0.2, x=0)
     return _figure(data, layout)

@@ -37,7 +37,8 @@ much more slowly. The y-axis is logarithmic: every grid step down is a factor of
 BATCHING_HELP = """**The same test set, batched differently.** Below, each model reads all test headlines one at a time,
 in batches sorted by length (little padding) and in random batches (a short headline waits behind many pads).
 The packed model gets exactly the same answers every time. The lesson's unpacked LSTM reads the padding before
-it answers, so its accuracy — and many of its answers — depend on which headlines it happened to share a batch with."""
+it answers, so some of its answers depend on which headlines it happened to share a batch with (counted in
+brackets below). Its accuracy moves less than its answers do: some change for the better, some for the worse."""
 
 NO_TRAJECTORY = ("{name} has no hidden state (it averages the word embeddings), so there is no trajectory "
                  "to draw.")
