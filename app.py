@@ -10,6 +10,7 @@ import html
 import logging
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 # Telemetry off unless the user turns it on (GRADIO_ANALYTICS_ENABLED=True): the app runs offline.
 # Set before gradio is imported, which reads it.
@@ -20,14 +21,51 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from rnn_demo import lesson_views, service  # noqa: E402
 from rnn_demo.service import InputError, UnknownModelError  # noqa: E402
+from export.web import widget_index  # noqa: E402  (stdlib-only import)
 
 CHECKPOINTS = Path(os.environ.get("RNN_DEMO_CHECKPOINTS", Path(__file__).resolve().parent / "checkpoints"))
 service.configure_torch()
 LOG = logging.getLogger("rnn_demo.app")
+
+
+def _return_freed_memory_to_the_os() -> None:
+    """glibc only: keep resident memory near the working set under many worker threads.
+
+    An /analyze of a 200-word headline briefly allocates 50-200 MB of tensors (prefixes and
+    occlusions batched 200 x 200, the memory view's Jacobian). By default glibc serves large blocks
+    from per-thread heaps with a threshold that grows to 32 MB, and keeps freed heap memory; with
+    Gradio's worker threads that ratchets RSS up by hundreds of MB. A fixed 256 KiB mmap threshold
+    returns every large block to the OS when freed, and two arenas bound the per-thread heaps.
+    (Same as MALLOC_MMAP_THRESHOLD_=262144 MALLOC_ARENA_MAX=2; an explicit env setting wins.)
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):  # not glibc (macOS, musl without mallopt): nothing to tune
+        return
+    if mallopt is None:
+        return
+    M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(M_ARENA_MAX, 2)
+
+
+_return_freed_memory_to_the_os()
 REGISTRY = service.Registry(CHECKPOINTS)  # every model loaded once, at start; damaged folders left out
 for _problem in REGISTRY.problems:
     LOG.warning("checkpoint left out: %s", _problem)
 DEFAULT_MODEL = "lesson-lstm-packed" if "lesson-lstm-packed" in REGISTRY.entries else REGISTRY.names[0]
+# The in-browser lesson widget, where one was built (`python -m export --web web_site`): served as
+# static files and linked from the page. RNN_DEMO_WIDGET points at another build folder.
+WIDGET_INDEX = widget_index(os.environ.get("RNN_DEMO_WIDGET", Path(__file__).resolve().parent / "web_site"))
+if WIDGET_INDEX is not None:
+    gr.set_static_paths([WIDGET_INDEX.parent])
 
 CSS = """
 .gradio-container {max-width: min(1180px, 100vw) !important; min-width: 0 !important; margin: auto;}
@@ -161,6 +199,11 @@ def analyze(text: str, model: str = DEFAULT_MODEL) -> dict:
 
 with gr.Blocks(title="How recurrent networks read headlines") as demo:
     gr.Markdown(INTRO)
+    if WIDGET_INDEX is not None:
+        gr.Markdown(f"[Open the lesson widget](/gradio_api/file={quote(WIDGET_INDEX.as_posix())}) — the same models "
+                    "running in your "
+                    "browser, answering as you type (no server needed; embed it in a lesson page).",
+                    elem_id="widget-link")
     if REGISTRY.problems:  # e.g. a checkpoint folder half-written while being retrained
         gr.Markdown("Not loaded: " + "; ".join(html.escape(p) for p in REGISTRY.problems), elem_id="problems")
     with gr.Row(equal_height=False):

@@ -1,0 +1,189 @@
+"""Hostile input, overload and upload policy against a started `python app.py` (issue 9)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError
+
+from app_helpers import ROOT
+from rnn_demo.checkpoint import discover_checkpoints
+
+SHIPPED = [f.name for f in discover_checkpoints(ROOT / "checkpoints")]
+pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoints under checkpoints/")
+PORTS = range(7870, 7890)  # this project's ports for hardening tests and benchmarks
+LONG_HEADLINE = " ".join(["markets", "rally", "as", "central", "bank", "signals", "rate", "cuts", "ahead"] * 23)[:1990]
+
+
+def port_in_range() -> int:
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # all taken (e.g. a parallel run): any free port
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """`python app.py` on a port of PORTS with extra environment; the log is kept for inspection."""
+
+    def __init__(self, env: dict | None = None, timeout: float = 120.0) -> None:
+        self.port = port_in_range()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        full = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
+                "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+        self.log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would block the server
+        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=self.log,
+                                     stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.text()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise TimeoutError(f"app.py did not answer on {self.url} within {timeout}s")
+
+    def text(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app():
+    server = App()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.log.close()
+
+
+BAD_TEXTS = [
+    "", "   ", "\n\n\n", "\t\r\n", None, 0, 7, -1, 3.5, True, [], ["Stocks fall"], {"text": "Stocks fall"},
+    "x" * 5000, "word " * 1000, "\n".join(["Stocks fall on Wall Street"] * 100), LONG_HEADLINE,
+    "<script>alert(1)</script>", "'; DROP TABLE headlines; --", "\x00\x01\x02\x7f", "\u202egnikaerb swen",
+    "📰🔥💥 " * 50, "e\u0301" * 300, "中文新闻标题 股市上涨", "<pad> <pad> <unk>", "%s %d {0} {model}",
+    "../../etc/passwd", "a" * 2000, "NaN Infinity -0", "1234567890 " * 20,
+]
+BAD_MODELS = ["", "no-such-model", "../checkpoints/gru", 5, None, ["gru"], {"name": "gru"}, "x" * 10_000]
+
+
+def _call(client: Client, text, model, endpoint: str) -> tuple[str, object, float]:
+    start = time.perf_counter()
+    try:
+        out = client.predict(text, model, api_name=endpoint)
+        kind = "ok"
+    except AppError as exc:
+        out, kind = str(exc), "error"
+    return kind, out, time.perf_counter() - start
+
+
+def test_hostile_inputs_get_answers_or_clear_errors_and_the_server_survives(app):
+    """Every bad text on every model, and bad model names, over both endpoints (>= 200 calls)."""
+    # each model and endpoint gets 15 of the bad texts, rotating, so every text meets several models
+    calls = [(BAD_TEXTS[(j + 7 * i) % len(BAD_TEXTS)], m, e) for e in ("/predict", "/analyze")
+             for i, m in enumerate(SHIPPED) for j in range(15)]
+    calls += [("Stocks fall", m, e) for e in ("/predict", "/analyze") for m in BAD_MODELS]
+    assert len(calls) >= 200
+    local = threading.local()  # one Client per worker thread: a Client's streams are not shared safely
+
+    def run(call):
+        if not hasattr(local, "client"):
+            local.client = Client(app.url, verbose=False)
+        return _call(local.client, *call)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, calls))
+    for (text, model, endpoint), (kind, out, seconds) in zip(calls, results):
+        where = f"{endpoint} text={str(text)[:40]!r} model={str(model)[:40]!r}"
+        assert seconds < 5, f"{where}: {seconds:.1f}s"
+        if kind == "error":
+            assert "Traceback" not in out and 'File "' not in out, f"{where}: {out[:300]}"
+            assert "upstream" not in out.lower(), f"{where}: generic error instead of a clear message: {out}"
+            assert len(out) < 600, f"{where}: {out[:300]}"
+        else:
+            probs = out if endpoint == "/predict" else out["probabilities"]
+            assert abs(sum(probs.values()) - 1) < 1e-4, where
+    by_kind = {k: sum(r[0] == k for r in results) for k in ("ok", "error")}
+    assert by_kind["ok"] > 100 and by_kind["error"] > 50, by_kind
+    # every wrong-typed or empty argument got a clear message, not Gradio's generic one
+    wrong = [r for c, r in zip(calls, results) if not isinstance(c[0], (str, type(None))) or not isinstance(c[1], str)]
+    assert wrong and all(r[0] == "error" and "must be" in r[1] for r in wrong)
+    # the server is alive and still right
+    assert app.proc.poll() is None
+    kind, out, _ = _call(Client(app.url, verbose=False), "Striker scores twice in stoppage time", SHIPPED[0], "/predict")
+    assert kind == "ok" and len(out) == 4
+    # expected user errors are logged as one line each, without tracebacks
+    log = app.text()
+    assert "bad request to /predict: text must be a string" in log
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_uploads_are_refused(app):
+    r = httpx.post(app.url + "gradio_api/upload", files={"files": ("big.bin", b"\0" * 1_000_000)}, timeout=10)
+    assert r.status_code == 403 and "no file uploads" in r.text
+
+
+def test_telemetry_is_off_unless_turned_on():
+    code = ("import os; os.environ.pop('GRADIO_ANALYTICS_ENABLED', None); import app; "
+            "from gradio import analytics; print('enabled', analytics.analytics_enabled())")
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_ANALYTICS_ENABLED"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert "enabled False" in out.stdout, out.stdout + out.stderr
+
+
+def test_beyond_queue_capacity_a_request_is_refused_at_once_with_busy_message():
+    """Queue of 2, one worker: a burst of slow requests gets some 'Queue is full! Please try again.' fast."""
+    server = App(env={"RNN_DEMO_CONCURRENCY": "1", "RNN_DEMO_QUEUE_SIZE": "2", "RNN_DEMO_TRACE_CACHE_MB": "0"})
+    try:
+        model = "bilstm-2layer" if "bilstm-2layer" in SHIPPED else SHIPPED[0]
+        clients = [Client(server.url, verbose=False) for _ in range(12)]
+
+        def one(i: int):
+            start = time.perf_counter()
+            try:  # a distinct 200-word headline each: ~0.1-0.3 s of work, so the burst overlaps
+                clients[i].predict(f"{i} " + LONG_HEADLINE, model, api_name="/analyze")
+                return "ok", "", time.perf_counter() - start
+            except QueueError as exc:
+                return "refused", str(exc), time.perf_counter() - start
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            results = list(pool.map(one, range(len(clients))))
+        refused = [r for r in results if r[0] == "refused"]
+        served = [r for r in results if r[0] == "ok"]
+        assert refused and served, results
+        assert all("Queue is full" in r[1] and "try again" in r[1] for r in refused)
+        assert max(r[2] for r in refused) < 2.0, results  # at once, not after waiting in line
+        assert server.proc.poll() is None
+        assert "Traceback" not in server.text()
+    finally:
+        server.stop()
+        server.log.close()
