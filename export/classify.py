@@ -338,7 +338,13 @@ class Writer:
             self.csv = csv.writer(stream, lineterminator="\n")
             self.csv.writerow(["line", "text", "label", *[f"p_{c}" for c in class_names]])
 
-    def write(self, lines: list[int], texts: list[str], probs: np.ndarray) -> None:
+    def write(self, lines: list[int], texts: list[str], probs: np.ndarray, block: int = 1024) -> None:
+        """Rows in the given order, `block` rows per C-level call (short GIL holds, see FastEncoder.encode)."""
+        for start in range(0, len(lines), block):
+            end = start + block
+            self._write(lines[start:end], texts[start:end], probs[start:end])
+
+    def _write(self, lines: list[int], texts: list[str], probs: np.ndarray) -> None:
         labels = self._names[probs.argmax(axis=1)].tolist()
         if self.fmt == "csv":
             # all n*C probabilities formatted by one %-operation ("%.6f" of the Python float,
@@ -455,6 +461,7 @@ def classify(args: argparse.Namespace) -> int:
     else:  # results wait on disk (bounded memory) until the run is known to have finished
         stream, tmp = tempfile.TemporaryFile("w+", encoding="utf-8", newline=""), None
     encoder = fast_encoder(predictor.vocab)
+    switch_interval = sys.getswitchinterval()
     stats = ReadStats()
     started = time.perf_counter()
     done = 0
@@ -478,7 +485,10 @@ def classify(args: argparse.Namespace) -> int:
                 bar.update(chunk.bytes_read - position)
                 position = chunk.bytes_read
         else:
-            # reader: tokenizes chunk k+1 | main: onnxruntime on chunk k | writer: writes chunk k-1
+            # reader: tokenizes chunk k+1 | main: onnxruntime on chunk k | writer: writes chunk k-1.
+            # Between two onnxruntime calls (a few ms each) the main thread needs the GIL for a
+            # moment; a 1 ms switch interval (default 5 ms) lets it take it back sooner.
+            sys.setswitchinterval(0.001)
             with ThreadPoolExecutor(1, "classify-read") as reader, ThreadPoolExecutor(1, "classify-write") as out:
                 next_chunk: Future = reader.submit(next, chunks, None)
                 written: Future | None = None
@@ -496,6 +506,7 @@ def classify(args: argparse.Namespace) -> int:
                         written.result()
                 finally:
                     next_chunk.cancel()
+                    sys.setswitchinterval(switch_interval)
         bar.close()
         if stats.rows == 0:
             raise BadLineError(f"{args.input} has no rows: nothing to classify"

@@ -110,10 +110,24 @@ class FastEncoder:
         self._lookup = {t: i for i, t in enumerate(vocab.tokens)}
         self._lookup[_SEP] = _END_ID  # texts with NUL never reach the lookup (see split_many)
 
-    def encode(self, texts: Sequence[str], max_len: int | None = None) -> EncodedTexts:
-        """texts -> EncodedTexts; max_len None or 0 means no truncation (as in encode_batch_np)."""
+    def encode(self, texts: Sequence[str], max_len: int | None = None, block: int = 2048) -> EncodedTexts:
+        """texts -> EncodedTexts; max_len None or 0 means no truncation (as in encode_batch_np).
+
+        Works through `block` texts at a time: each C-level call then holds the GIL for a few
+        milliseconds only, so a thread running onnxruntime is not kept waiting to start its
+        next batch (and the temporary token list stays small).
+        """
         if max_len is not None and max_len < 0:
             raise ValueError(f"max_len must be >= 0 (0 or None: no truncation), got {max_len}")
+        if len(texts) <= block:
+            return self._encode_block(texts, max_len)
+        parts = [self._encode_block(texts[i: i + block], max_len) for i in range(0, len(texts), block)]
+        offsets = np.cumsum([0] + [len(p.ids) for p in parts[:-1]])
+        return EncodedTexts(np.concatenate([p.ids for p in parts]),
+                            np.concatenate([p.starts + o for p, o in zip(parts, offsets)]),
+                            np.concatenate([p.lengths for p in parts]))
+
+    def _encode_block(self, texts: Sequence[str], max_len: int | None) -> EncodedTexts:
         tokens = split_many(texts)
         if tokens is None:  # some text contains NUL: the per-text path, identical by definition
             return self._from_lists([self.vocab.encode(t) for t in texts], max_len)

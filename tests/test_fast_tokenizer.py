@@ -115,6 +115,8 @@ def test_batches_pad_and_truncate_like_encode_batch_np(vocab):
         expected = (vocab.encode(texts[row])[:4] or [UNK_ID])
         assert tokens[r, : lengths[r]].tolist() == expected
         assert (tokens[r, lengths[r]:] == PAD_ID).all()
+    blocks = FastEncoder(vocab).encode(texts, max_len=4, block=4)  # several blocks, merged
+    assert blocks.tolist() == encoded.tolist() and blocks.batch(rows)[0].tolist() == tokens.tolist()
     full_tokens, full_lengths = encode_batch_np(vocab, texts, 4)
     assert full_tokens.shape == (len(texts), 4) and full_lengths.tolist() == encoded.lengths.tolist()
     empty_tokens, empty_lengths = encode_batch_np(vocab, [])
