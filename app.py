@@ -96,8 +96,9 @@ each headline's true last word) is immune. Move the slider to append k padding t
 def _model_info(model: str) -> str:
     entry = REGISTRY.get(model)
     cfg = entry.ckpt.config
-    return (f"**{entry.name}** — {entry.ckpt.description} ({entry.ckpt.model.num_parameters():,} parameters, "
-            f"{cfg.cell.upper()}{', bidirectional' if cfg.bidirectional else ''}, {cfg.num_layers} layer(s))")
+    kind = (f"{cfg.cell.upper()}{', bidirectional' if cfg.bidirectional else ''}, {cfg.num_layers} layer(s)"
+            if cfg.is_recurrent else "no recurrent layer")
+    return f"**{entry.name}** — {entry.ckpt.description} ({entry.ckpt.model.num_parameters():,} parameters, {kind})"
 
 
 def read_headlines(text: str, model: str, dims: str, cell_choice: str | None):
