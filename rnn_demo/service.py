@@ -25,6 +25,7 @@ from . import inspect as ins
 from . import lesson_views
 from . import plots
 from .checkpoint import Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
+from .lessons import load_lessons
 from .predict import Predictor, TorchPredictor
 from .projection import Projection, fit_fallback, load_projection
 
@@ -204,6 +205,9 @@ class Registry:
     def _load_folder(self, folder: Path) -> tuple[Checkpoint, Projection | None, str]:
         """One checkpoint folder -> (checkpoint, projection, note); raises on any damaged file."""
         ckpt = load_checkpoint(folder)
+        # lesson data: a damaged lessons.json leaves the model out like any other damaged file
+        # (LessonsError names it); a missing or stale one is explained on the page instead
+        load_lessons(folder)
         cfg = ckpt.config
         if not cfg.is_recurrent:  # the bag of embeddings has no hidden state: no projection (None)
             return ckpt, None, ""

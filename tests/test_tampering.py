@@ -113,6 +113,8 @@ CASES = [
      lambda f: [shutil.copy(SHIPPED / "bilstm" / n, f / n) for n in ("projection.json", "projection.safetensors")],
      "projection.json", r"fitted for 2 direction\(s\), the model has 1"),
     ("metrics-not-json", "gru", lambda f: (f / "metrics.json").write_text("{"), "metrics.json", "not valid JSON"),
+    ("truncated-lessons", "gru", lambda f: truncate(f / "lessons.json"), "lessons.json", "not valid JSON"),
+    ("lessons-wrong-shape", "gru", lambda f: (f / "lessons.json").write_text('{"format": 3}'), "lessons.json", ""),
 ]
 
 
