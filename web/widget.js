@@ -17,19 +17,32 @@ const URL_DELAY_MS = 300; // browsers throttle history updates; typing fast must
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = { wasm: new URL("./vendor/ort-wasm-simd-threaded.wasm", import.meta.url).href };
 
-const $ = (id) => document.getElementById(id);
 const api = { ready: null, last: null, timings: [], state: null, marks: {} };
 const mark = (name) => { if (!(name in api.marks)) api.marks[name] = performance.now(); };
 
-// Plotly (1.2 MB of script) is needed only to draw, after the first answer is on screen.
-const plotlyReady = new Promise((resolve, reject) => {
-  const script = document.createElement("script");
-  script.src = new URL("./vendor/plotly-basic.min.js", import.meta.url).href;
-  script.async = true;
-  script.onload = () => resolve(window.Plotly);
-  script.onerror = () => reject(new Error("vendor/plotly-basic.min.js could not be loaded"));
-  document.head.append(script);
-});
+// A 72-byte ONNX graph (y = Identity(x), float [1], opset 17, written with onnx.helper). Creating a
+// session from it right away starts the runtime's WASM download, compile and start-up while the
+// manifest and the model are still loading; the model's session is created once it is done
+// (the runtime initialises once, so the two creations must not race).
+const WARMUP_MODEL = "CAgSADo8ChAKAXgSAXkiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR";
+const runtimeReady = ort.InferenceSession.create(Uint8Array.from(atob(WARMUP_MODEL), (c) => c.charCodeAt(0)))
+  .then((session) => { mark("runtime_ready"); return session.release(); }, (err) => console.warn("runtime warm-up failed; loading on demand", err));
+
+const $ = (id) => document.getElementById(id);
+
+// Plotly (1.2 MB of script) is needed only to draw. index.html preloads it; it runs once the first
+// answer is on screen, so parsing it does not hold up the model (it would block the main thread).
+let plotlyPromise = null;
+function plotlyReady() {
+  plotlyPromise ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = new URL("./vendor/plotly-basic.min.js", import.meta.url).href;
+    script.onload = () => resolve(window.Plotly);
+    script.onerror = () => reject(new Error("vendor/plotly-basic.min.js could not be loaded"));
+    document.head.append(script);
+  });
+  return plotlyPromise;
+}
 window.rnnWidget = api;
 
 const state = {
@@ -74,13 +87,15 @@ function loadModel(name) {
   if (!state.models.has(name)) {
     const promise = (async () => {
       // The .onnx path is fixed by the build, so its download starts alongside the description.
-      const bytesPromise = fetchBytes(`models/${encodeURIComponent(name)}.onnx`, `model ${name}`);
+      const bytesPromise = fetchBytes(`models/${encodeURIComponent(name)}.onnx`, `model ${name}`)
+        .finally(() => mark("model_fetched"));
       const meta = await fetchJson(`models/${encodeURIComponent(name)}.json`, `model ${name}`);
       if (!state.vocabs.has(meta.vocab)) state.vocabs.set(meta.vocab, fetchJson(meta.vocab, "vocabulary"));
-      const sessionPromise = bytesPromise.then((bytes) =>
+      const sessionPromise = Promise.all([bytesPromise, runtimeReady]).then(([bytes]) =>
         ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
-      const [vocab, session] = await Promise.all([state.vocabs.get(meta.vocab), sessionPromise]);
-      return { meta, session, tokenizer: new Tokenizer(vocab.tokens, state.casing, vocab.unk_id) };
+      const [vocab, session, casing] = await Promise.all([state.vocabs.get(meta.vocab), sessionPromise,
+                                                         state.casing]);
+      return { meta, session, tokenizer: new Tokenizer(vocab.tokens, casing, vocab.unk_id) };
     })();
     promise.catch(() => state.models.delete(name)); // a later pick may retry
     state.models.set(name, promise);
@@ -135,7 +150,8 @@ function describeModel() {
   const meta = state.model.meta;
   const key = `model.${meta.name}`;
   const text = key in state.strings || key in state.fallback ? t(key) : meta.description;
-  const accuracy = meta.test_accuracy ? ` · test ${(100 * meta.test_accuracy).toFixed(1)} %` : "";
+  const accuracy = meta.test_accuracy
+    ? ` · ${t("widget.test_accuracy", { percent: (100 * meta.test_accuracy).toFixed(1) })}` : "";
   $("model-info").textContent = `${text}${accuracy} · ${t(`widget.precision_${meta.precision}`)}`;
 }
 
@@ -452,7 +468,7 @@ function prefixFigure(result) {
 async function draw(result) {
   showAnswer(result);
   mark("first_answer");
-  await plotlyReady;
+  await plotlyReady();
   await drawTrajectory(result);
   const trajectoryDrawn = performance.now();
   const prefix = prefixFigure(result);
@@ -561,12 +577,10 @@ function pickLanguage(params) {
 
 async function start() {
   const params = new URLSearchParams(location.search);
-  const [site, lower] = await Promise.all([
-    fetchJson("site.json", "the widget's manifest"), fetchJson("lowercase.json", "the tokenizer's tables"),
-  ]);
+  state.casing = fetchJson("lowercase.json", "the tokenizer's tables").then(casingTables); // a promise
+  const site = await fetchJson("site.json", "the widget's manifest");
   mark("manifest");
   state.site = site;
-  state.casing = casingTables(lower);
   const names = site.models.map((m) => m.name);
   if (!names.length) throw new Error(t("widget.no_models"));
   const asked = params.get("model");
