@@ -380,6 +380,9 @@ def check_paths(input_path: Path, output: Path | None, overwrite: bool) -> None:
         if os.path.samefile(input_path, output):  # same inode: symlinks, hard links, ../ paths
             raise OutputPathError(f"--output {output} is the input file {input_path}; "
                                   "writing there would destroy the input")
+        if not output.is_file():  # renaming over /dev/null or a FIFO would replace the device itself
+            raise OutputPathError(f"--output {output} is not a regular file; for a pipe or device, "
+                                  "leave out --output and redirect stdout")
         if not overwrite:
             raise OutputPathError(f"--output {output} exists; pass --overwrite to replace it")
     elif output.is_symlink() and not overwrite:

@@ -296,6 +296,8 @@ def test_unusable_output_path_is_a_clear_error(model_path, tmp_path, capsys):
     assert f"{a_file} is a file, not a directory" in err and "Traceback" not in err
     assert _run(model_path, "--input", src, "--output", tmp_path) == 2
     assert "is a directory" in capsys.readouterr().err
+    assert _run(model_path, "--input", src, "--output", "/dev/null", "--overwrite") == 2
+    assert "not a regular file" in capsys.readouterr().err and Path("/dev/null").is_char_device()
     if Path("/sys").is_dir():  # not writable even for root
         assert _run(model_path, "--input", src, "--output", "/sys/out.csv") == 2
         assert "cannot write --output /sys/out.csv" in capsys.readouterr().err
