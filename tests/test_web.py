@@ -484,3 +484,37 @@ def test_injected_markup_is_shown_as_text(server, browser):
     assert page.evaluate("window.__xss") is None and not dialogs
     assert "<img" in page.inner_text("#notes")  # unknown words listed as plain text
     page.close()
+
+
+def test_app_serves_and_links_a_built_widget(int8_site):
+    """`python app.py` with a built folder (RNN_DEMO_WIDGET) links to it and serves its files."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = 7892
+    env = {**os.environ, "RNN_DEMO_WIDGET": str(int8_site), "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while time.monotonic() < deadline and page is None:
+            assert proc.poll() is None, "app.py exited"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    page = r.read().decode("utf-8")
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, "app.py did not answer"
+        link = f"/gradio_api/file={quote((int8_site / 'index.html').resolve().as_posix())}"
+        assert link in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{link}", timeout=10) as r:
+            assert b'id="answer"' in r.read()
+        wasm = link.replace("index.html", "vendor/ort-wasm-simd-threaded.wasm")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{wasm}", timeout=30) as r:
+            assert r.headers["content-type"] == "application/wasm"  # streaming compile needs it
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
