@@ -390,7 +390,7 @@ function cloudData(meta, D) {
   return data;
 }
 
-function pathData(geo) {
+function pathData(geo, meanPooling) {
   const data = [];
   geo.paths.forEach(({ xs, ys, words }, d) => {
     const suffix = d === 0 ? "" : String(d + 1);
@@ -407,6 +407,16 @@ function pathData(geo) {
         textfont: { size: 11 },
         marker: { color: ["#fff", PATH_COLOUR], size: [11, 15], symbol: ["circle", "star"],
                   line: { color: PATH_COLOUR, width: 2 } },
+      });
+    }
+    if (xs.length && meanPooling) {
+      // Mean-pooling models answer from the average state, not the last one. The projection is
+      // affine, so the average of the projected points is the projected average.
+      const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+      data.push({
+        type: "scatter", mode: "markers+text", x: [mean(xs)], y: [mean(ys)], ...axes, hoverinfo: "skip",
+        text: [t("widget.average_short")], textposition: "bottom center", textfont: { size: 11 },
+        marker: { color: PATH_COLOUR, size: 13, symbol: "x-thin", line: { color: PATH_COLOUR, width: 3 } },
       });
     }
   });
@@ -426,7 +436,8 @@ function drawLegend() {
   const path = document.createElement("span");
   const line = document.createElement("i");
   line.className = "line";
-  path.append(line, `${t("widget.path")} (○ ${t("widget.start")}, ★ ${t("widget.end")})`);
+  const mean = state.model.meta.pooling === "mean" ? `, ✕ ${t("widget.average")}` : "";
+  path.append(line, `${t("widget.path")} (○ ${t("widget.start")}, ★ ${t("widget.end")}${mean})`);
   legend.replaceChildren(...items, path);
 }
 
@@ -441,7 +452,8 @@ async function drawTrajectory(result) {
     drawLegend();
     await Plotly.react("trajectory-cloud", cloudData(meta, geo.D), trajectoryLayout(meta, geo, true), PLOT_CONFIG);
   }
-  await Plotly.react("trajectory-path", pathData(geo), trajectoryLayout(meta, geo, false), PLOT_CONFIG);
+  await Plotly.react("trajectory-path", pathData(geo, meta.pooling === "mean"), trajectoryLayout(meta, geo, false),
+                     PLOT_CONFIG);
 }
 
 function prefixFigure(result) {
