@@ -16,7 +16,9 @@ import torch
 from . import inspect as ins
 from . import lesson_plots
 from . import plots
-from .lessons import BATCHING_MODES, LessonsError, final_state_sensitivity, load_lessons, shuffle_words
+from .checkpoint import WEIGHTS_FILE
+from .lessons import (BATCHING_MODES, LESSONS_FILE, LessonsError, final_state_sensitivity, load_lessons,
+                      shuffle_words)
 from .tokenizer import UNK_ID
 
 REBUILD = "python -m rnn_demo.lessons --all --data ../shared/data/ag_news/test.csv"
@@ -47,13 +49,37 @@ NO_STATE = ("The bag of embeddings has no hidden state: it averages the word vec
             "the answer with the same weight and there is no memory to measure.")
 
 
+_LOADED: dict = {}  # folder -> (file stamps, result): the weights' sha256 is not recomputed per request
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return (None,)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _load_cached(folder: Path):
+    """load_lessons(folder), re-read only when lessons.json or the weights file changed on disk."""
+    stamps = (_stamp(folder / LESSONS_FILE), _stamp(folder / WEIGHTS_FILE))
+    cached = _LOADED.get(folder)
+    if cached is not None and cached[0] == stamps:
+        return cached[1]
+    try:
+        result = load_lessons(folder)
+    except LessonsError as exc:
+        result = exc
+    _LOADED[folder] = (stamps, result)
+    return result
+
+
 def _lessons_for(entry) -> tuple[object | None, str]:
     """(Lessons or None, note for the page): missing, stale and damaged files are explained, not raised."""
     folder = Path(entry.ckpt.path)
-    try:
-        lessons = load_lessons(folder)
-    except LessonsError as exc:
-        return None, f"Test-set measurements unavailable for {entry.name}: {exc}"
+    lessons = _load_cached(folder)
+    if isinstance(lessons, LessonsError):
+        return None, f"Test-set measurements unavailable for {entry.name}: {lessons}"
     if lessons is None:
         return None, f"No test-set measurements for {entry.name} yet: run `{REBUILD}`."
     if not lessons.current:
