@@ -88,7 +88,7 @@ def memory_curves_figure(curves: dict[str, dict], colors: dict[str, str] | None 
 
     curves: model -> {"distance": [...], "median": [...], optionally "backward": [...]} (as in lessons.json).
     """
-    layout = _layout(height, "Memory over the test set: median by distance from the last word", top=50)
+    layout = _layout(height, "Test set: median memory by distance", top=50)
     data = []
     for i, (name, mem) in enumerate(curves.items()):
         for key, suffix, dash in (("median", "", "solid"), ("backward", " (backward reader, from the first word)", "dot")):

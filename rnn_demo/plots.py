@@ -396,6 +396,7 @@ def drift_figure(ks: Sequence[int], probs: dict[str, np.ndarray], drift: dict[st
         layout["annotations"].append(_subplot_title(text, (0, 1), ydom))
     layout["yaxis"].update(range=[0, 1.02], title=dict(text="probability"))
     layout["yaxis2"].update(rangemode="tozero", title=dict(text="L2 distance"))
+    layout["legend"].update(yanchor="top", y=-0.2, x=0)  # below: at phone width a legend on top covers the titles
     if selected_k is not None:
         layout["shapes"] = [dict(type="line", x0=selected_k, x1=selected_k, y0=0, y1=1, xref="x", yref="paper",
                                  line=dict(color="#888", dash="dot"))]
