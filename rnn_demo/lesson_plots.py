@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .plots import AXIS, PATH_COLORS, _figure, _layout, _list, class_color, esc, short
+from .plots import AXIS, PATH_COLORS, _figure, _layout, _list, esc, short
 
 VARIANT_NAMES = ("as written", "reversed", "shuffled")
 VARIANT_COLORS = ("#111111", "#D55E00", "#56B4E9")
@@ -126,4 +126,4 @@ def batching_figure(results: dict[str, dict], modes: Sequence[str], height: int 
 
 
 __all__ = ["word_order_figure", "word_sensitivity_figure", "memory_curves_figure", "batching_figure",
-           "class_color", "VARIANT_NAMES"]
+           "model_color", "VARIANT_NAMES"]

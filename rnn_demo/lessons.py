@@ -36,7 +36,7 @@ from .batching import EncodedDataset
 from .checkpoint import WEIGHTS_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
 from .data import DataError, read_dataset
 from .models import TextClassifier
-from .tokenizer import PAD_ID, file_sha256
+from .tokenizer import file_sha256
 
 LESSONS_FORMAT = "rnn_demo.lessons/1"
 LESSONS_FILE = "lessons.json"
