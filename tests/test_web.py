@@ -486,6 +486,30 @@ def test_injected_markup_is_shown_as_text(server, browser):
     page.close()
 
 
+def test_script_tag_embeds_the_widget_and_sizes_its_frame(server, browser, int8_site):
+    lesson = int8_site.parent / "served" / "lesson.html"
+    lesson.write_text('<!doctype html><html><body><h1>Lesson 5</h1><p>Try it:</p>'
+                      '<script src="int8/embed.js" data-model="bilstm" data-lang="ko" '
+                      'data-text="Olympic champion announces retirement"></script><p>After</p></body></html>',
+                      encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(f"{server}/lesson.html")
+    frame_el = page.wait_for_selector("iframe")
+    query = parse_qs(urlparse(frame_el.get_attribute("src")).query)
+    assert query == {"model": ["bilstm"], "lang": ["ko"], "text": ["Olympic champion announces retirement"]}
+    frame = frame_el.content_frame()
+    frame.wait_for_function("document.getElementById('widget').getAttribute('aria-busy') === 'false'",
+                            timeout=60_000)
+    ko = json.loads((ROOT / "rnn_demo" / "locales" / "ko.json").read_text(encoding="utf-8"))
+    assert frame.inner_text("#answer") in {ko[k] for k in ko if k.startswith("class.")}
+    # the widget reports its height and the frame follows, so the lesson shows it without a scrollbar
+    page.wait_for_function("document.querySelector('iframe').style.height !== ''", timeout=10_000)
+    height = page.evaluate("document.querySelector('iframe').getBoundingClientRect().height")
+    inner = frame.evaluate("document.documentElement.scrollHeight")
+    assert abs(height - inner) <= 2 and height > 1000
+    page.close()
+
+
 def test_app_serves_and_links_a_built_widget(int8_site):
     """`python app.py` with a built folder (RNN_DEMO_WIDGET) links to it and serves its files."""
     import subprocess
