@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--endpoint", choices=["predict", "analyze", "both"], default="both")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its server
     proc = None
     if args.url:
         url, pid = args.url.rstrip("/") + "/", args.pid
