@@ -49,10 +49,6 @@ RECURRENT_CELLS = ("rnn", "lstm", "gru")
 PRECISIONS = ("int8", "fp32")
 DEFAULT_MODEL = "lesson-lstm-packed"  # the app's default too
 CAPITAL_SIGMA = 0x3A3  # lower-cased by context (final sigma) in tokenizer.js, not by table
-# Export parity bound for the widget's graphs. The states output only positions dots on a plot;
-# measured: lesson-lstm (reads 200 padded steps) has ORT states 3.4e-5 from float64 where PyTorch
-# is 7.3e-6, which fails export's 1e-5 rule but is far below a visible shift (the cloud spans ~1-10).
-WEB_EXPORT_TOLERANCE = 1e-4
 CLOUD_DECIMALS = 4  # reference cloud coordinates: plenty for a faint scatter, a third of the bytes
 
 
@@ -302,8 +298,8 @@ def build_model(ckpt, models_dir: Path, precision: str, examples: list[str]) -> 
     target = models_dir / f"{ckpt.name}.onnx"
     with tempfile.TemporaryDirectory(prefix="rnn_demo_web_") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        export_checkpoint(ckpt, fp32, with_states=True, write_tokenizer=False,  # verified against PyTorch
-                          tolerance=WEB_EXPORT_TOLERANCE)
+        # verified against PyTorch (export's own 1e-5 rule); a model that fails it is skipped, named
+        export_checkpoint(ckpt, fp32, with_states=True, write_tokenizer=False)
         if precision == "int8":
             proto = weights_to_fp16(quantize_embedding(onnx.load(str(fp32)), config.vocab_size))
             onnx.checker.check_model(proto, full_check=True)
