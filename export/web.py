@@ -404,7 +404,8 @@ def build_site(out: str | Path, models: list[str] | None = None, checkpoints_dir
             raise WebBuildError(f"{name}: class names {meta['class_names']} differ from the other models' "
                                 f"{class_names}; one site shows one set of classes")
         class_names = meta["class_names"]
-        entries.append({"name": name, "meta": f"models/{name}.json", "description": meta["description"],
+        entries.append({"name": name, "meta": f"models/{name}.json", "vocab": meta["vocab"],
+                        "description": meta["description"],
                         "bidirectional": meta["bidirectional"], "precision": precision})
         result.models.append(meta)
         log(f"{name}: {meta['onnx_bytes'] / 1e6:.2f} MB ({precision})")

@@ -89,8 +89,13 @@ function loadModel(name) {
       // The .onnx path is fixed by the build, so its download starts alongside the description.
       const bytesPromise = fetchBytes(`models/${encodeURIComponent(name)}.onnx`, `model ${name}`)
         .finally(() => mark("model_fetched"));
+      const fetchVocab = (path) => {
+        if (!state.vocabs.has(path)) state.vocabs.set(path, fetchJson(path, "vocabulary"));
+      };
+      const entry = state.site.models.find((m) => m.name === name);
+      if (entry?.vocab) fetchVocab(entry.vocab); // named in the manifest: no need to wait for the model's file
       const meta = await fetchJson(`models/${encodeURIComponent(name)}.json`, `model ${name}`);
-      if (!state.vocabs.has(meta.vocab)) state.vocabs.set(meta.vocab, fetchJson(meta.vocab, "vocabulary"));
+      fetchVocab(meta.vocab);
       const sessionPromise = Promise.all([bytesPromise, runtimeReady]).then(([bytes]) =>
         ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
       const [vocab, session, casing] = await Promise.all([state.vocabs.get(meta.vocab), sessionPromise,
