@@ -145,3 +145,20 @@ def test_every_row_of_test_csv_and_train_hf(vocab):
     expected = [[vocab.lookup(w) for w in tokens] or [UNK_ID] for tokens in expected_tokens]
     assert FastEncoder(vocab).encode(texts).tolist() == expected
     assert FastEncoder(vocab).encode(texts, max_len=20).tolist() == [x[:20] for x in expected]
+
+
+def test_literal_rules_are_basic_englishs_rules():
+    """The fast path's literals are tokenizer.py's regex rules unescaped, in the same order."""
+    import re
+
+    from rnn_demo import fast_tokenizer, tokenizer
+
+    rules = tokenizer._BASIC_ENGLISH_RULES
+    assert rules[-1][0].pattern == r"\s+" and rules[-1][1] == " "  # done by str.split()
+    unescaped = [(re.sub(r"\\(.)", r"\1", p.pattern), r) for p, r in rules[:-1]]
+    for (literal, _), (pattern, _) in zip(unescaped, rules):
+        # only backslash-escaped punctuation: the regex matches exactly this one string
+        unescaped_chars = re.sub(r"\\.", "", pattern.pattern)
+        assert not set(unescaped_chars) & set(".^$*+?{}[]|()\\"), pattern
+        assert not re.search(r"\\[A-Za-z0-9]", pattern.pattern) and pattern.fullmatch(literal), pattern
+    assert tuple(unescaped) == fast_tokenizer._LITERAL_RULES
