@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -54,6 +56,19 @@ def _return_freed_memory_to_the_os() -> None:
         mallopt(M_MMAP_THRESHOLD, 256 * 1024)
     if "MALLOC_ARENA_MAX" not in os.environ:
         mallopt(M_ARENA_MAX, 2)
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return
+
+    def trim_forever() -> None:
+        # Blocks under the mmap threshold (e.g. the memory view's per-step autograd tensors,
+        # 128 x 256 floats) are freed inside the heap, where fragmentation keeps the pages
+        # resident; malloc_trim(0) hands free pages back. A few ms once a second.
+        while True:
+            time.sleep(1.0)
+            trim(0)
+
+    threading.Thread(target=trim_forever, name="malloc-trim", daemon=True).start()
 
 
 _return_freed_memory_to_the_os()
@@ -339,7 +354,10 @@ def _env_int(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-CONCURRENCY = _env_int("RNN_DEMO_CONCURRENCY", 2, 1, 64)
+# One at a time per event by default: a 200-word /analyze on a bidirectional model briefly holds
+# 100-200 MB of tensors, and two at once took the server past 700 MB (bench/bench_memory.py);
+# different events (e.g. /predict and /analyze) still run side by side on the two cores.
+CONCURRENCY = _env_int("RNN_DEMO_CONCURRENCY", 1, 1, 64)
 QUEUE_SIZE = _env_int("RNN_DEMO_QUEUE_SIZE", 32, 1, 10_000)
 # Gradio keeps a SessionState (a copy of every component's config, ~0.14 MB for this page) for
 # each session, and every API call without a session is a new one; its default capacity of
