@@ -24,6 +24,7 @@ app's). Imports here are light at module level so the app can call `widget_index
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -48,6 +49,7 @@ VENDORED_NOTICES = ("LICENSE", "package.json")
 RECURRENT_CELLS = ("rnn", "lstm", "gru")
 PRECISIONS = ("int8", "fp32")
 DEFAULT_MODEL = "lesson-lstm-packed"  # the app's default too
+DEFAULT_MODEL_MARKER = '<meta name="rnn-demo-default-model" content="">'
 CAPITAL_SIGMA = 0x3A3  # lower-cased by context (final sigma) in tokenizer.js, not by table
 CLOUD_DECIMALS = 4  # reference cloud coordinates: plenty for a faint scatter, a third of the bytes
 
@@ -366,7 +368,7 @@ def build_site(out: str | Path, models: list[str] | None = None, checkpoints_dir
     for sub in ("vendor", "locales", "vocab", "models"):
         (out / sub).mkdir()
     for name in SOURCE_FILES:
-        shutil.copyfile(WEB_SOURCES / name, out / name)
+        shutil.copyfile(WEB_SOURCES / name, out / name)  # index.html is rewritten below, with the default
     for package, files in VENDORED.items():
         for rel in files:
             shutil.copyfile(node_modules / package / rel, out / "vendor" / Path(rel).name)
@@ -425,6 +427,12 @@ def build_site(out: str | Path, models: list[str] | None = None, checkpoints_dir
         "examples": list(EXAMPLES),
         "vendored": versions,
     }
+    # The page starts the default model's download before anything else (see widget.js).
+    index = (WEB_SOURCES / "index.html").read_text(encoding="utf-8")
+    if DEFAULT_MODEL_MARKER not in index:
+        raise WebBuildError(f"{WEB_SOURCES / 'index.html'} lacks {DEFAULT_MODEL_MARKER!r}")
+    (out / "index.html").write_text(index.replace(DEFAULT_MODEL_MARKER, DEFAULT_MODEL_MARKER.replace(
+        'content=""', f'content="{html.escape(manifest["default_model"])}"')), encoding="utf-8")
     (out / SITE_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return result
 

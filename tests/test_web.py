@@ -510,7 +510,7 @@ def test_script_tag_embeds_the_widget_and_sizes_its_frame(server, browser, int8_
     page.close()
 
 
-def test_app_serves_and_links_a_built_widget(int8_site):
+def test_app_serves_and_links_a_built_widget(int8_site, browser):
     """`python app.py` with a built folder (RNN_DEMO_WIDGET) links to it and serves its files."""
     import subprocess
     import sys
@@ -523,17 +523,20 @@ def test_app_serves_and_links_a_built_widget(int8_site):
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline, page = time.monotonic() + 120, None
-        while time.monotonic() < deadline and page is None:
+        deadline, up = time.monotonic() + 120, False
+        while time.monotonic() < deadline and not up:
             assert proc.poll() is None, "app.py exited"
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                    page = r.read().decode("utf-8")
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    up = True
             except OSError:
                 time.sleep(0.5)
-        assert page is not None, "app.py did not answer"
+        assert up, "app.py did not answer"
         link = f"/gradio_api/file={quote((int8_site / 'index.html').resolve().as_posix())}"
-        assert link in page
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector(f'a[href="{link}"]', timeout=60_000)  # the page links to the widget
+        page.close()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{link}", timeout=10) as r:
             assert b'id="answer"' in r.read()
         wasm = link.replace("index.html", "vendor/ort-wasm-simd-threaded.wasm")

@@ -21,12 +21,17 @@ const api = { ready: null, last: null, timings: [], state: null, marks: {} };
 const mark = (name) => { if (!(name in api.marks)) api.marks[name] = performance.now(); };
 
 // A 72-byte ONNX graph (y = Identity(x), float [1], opset 17, written with onnx.helper). Creating a
-// session from it right away starts the runtime's WASM download, compile and start-up while the
+// session from it starts the runtime's WASM download, compile and start-up at once, while the
 // manifest and the model are still loading; the model's session is created once it is done
 // (the runtime initialises once, so the two creations must not race).
 const WARMUP_MODEL = "CAgSADo8ChAKAXgSAXkiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR";
-const runtimeReady = ort.InferenceSession.create(Uint8Array.from(atob(WARMUP_MODEL), (c) => c.charCodeAt(0)))
-  .then((session) => { mark("runtime_ready"); return session.release(); }, (err) => console.warn("runtime warm-up failed; loading on demand", err));
+let runtimeReady = null;
+function warmUpRuntime() {
+  runtimeReady ??= ort.InferenceSession.create(Uint8Array.from(atob(WARMUP_MODEL), (c) => c.charCodeAt(0)))
+    .then((session) => { mark("runtime_ready"); return session.release(); },
+          (err) => console.warn("runtime warm-up failed; loading on demand", err));
+  return runtimeReady;
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -82,21 +87,33 @@ async function loadLocale(lang) {
   state.fallback = fallback || strings;
 }
 
+/** Start (once) the downloads of a model's graph and description; their paths are fixed by the build. */
+const prefetched = new Map();
+function prefetchModel(name) {
+  if (!prefetched.has(name)) {
+    const bytes = fetchBytes(`models/${encodeURIComponent(name)}.onnx`, `model ${name}`)
+      .finally(() => mark("model_fetched"));
+    const meta = fetchJson(`models/${encodeURIComponent(name)}.json`, `model ${name}`);
+    bytes.catch(() => {}); // a bad ?model= name is reported by start(), not as an unhandled rejection
+    meta.catch(() => {});
+    prefetched.set(name, { bytes, meta });
+  }
+  return prefetched.get(name);
+}
+
 /** Load (once) the model's description, vocabulary and onnxruntime session. */
 function loadModel(name) {
   if (!state.models.has(name)) {
     const promise = (async () => {
-      // The .onnx path is fixed by the build, so its download starts alongside the description.
-      const bytesPromise = fetchBytes(`models/${encodeURIComponent(name)}.onnx`, `model ${name}`)
-        .finally(() => mark("model_fetched"));
+      const { bytes: bytesPromise, meta: metaPromise } = prefetchModel(name);
       const fetchVocab = (path) => {
         if (!state.vocabs.has(path)) state.vocabs.set(path, fetchJson(path, "vocabulary"));
       };
       const entry = state.site.models.find((m) => m.name === name);
       if (entry?.vocab) fetchVocab(entry.vocab); // named in the manifest: no need to wait for the model's file
-      const meta = await fetchJson(`models/${encodeURIComponent(name)}.json`, `model ${name}`);
+      const meta = await metaPromise;
       fetchVocab(meta.vocab);
-      const sessionPromise = Promise.all([bytesPromise, runtimeReady]).then(([bytes]) =>
+      const sessionPromise = Promise.all([bytesPromise, warmUpRuntime()]).then(([bytes]) =>
         ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
       const [vocab, session, casing] = await Promise.all([state.vocabs.get(meta.vocab), sessionPromise,
                                                          state.casing]);
@@ -652,6 +669,14 @@ function reportHeight() {
   new ResizeObserver(send).observe(document.body);
   send();
 }
+
+// The runtime's start-up occupies the main thread for a while (~0.7 s measured on a loaded 2-core
+// VM), during which no script continuation runs; so the first model's downloads are started
+// before it, from ?model= or the build's default, and proceed meanwhile.
+const firstModel = new URLSearchParams(location.search).get("model") ||
+  document.querySelector('meta[name="rnn-demo-default-model"]')?.content;
+if (firstModel && /^[A-Za-z0-9._-]+$/.test(firstModel)) prefetchModel(firstModel);
+warmUpRuntime();
 
 api.ready = start().catch((err) => {
   showError("the widget", err);
