@@ -256,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
             continue
+        if not ckpt.config.is_recurrent:  # the bag of embeddings has no hidden state to project
+            if args.all:
+                print(f"{folder}: skipped ({ckpt.config.cell}: no hidden state, no trajectory)")
+            else:
+                print(f"error: {folder}: a {ckpt.config.cell} model has no hidden state to project", file=sys.stderr)
+                status = 2
+            continue
         rows = sample_reference(data.labels, len(ckpt.class_names))
         texts = [data.texts[i] for i in rows]
         labels = [data.labels[i] for i in rows]
