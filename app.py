@@ -6,7 +6,9 @@ API: named endpoints `/predict` and `/analyze` (see docs/app.md for a gradio_cli
 """
 from __future__ import annotations
 
+import functools
 import html
+import inspect
 import logging
 import os
 import threading
@@ -21,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from rnn_demo import lesson_views, service  # noqa: E402
+from rnn_demo import cards, i18n, lesson_views, page, service  # noqa: E402
 from rnn_demo.service import InputError, UnknownModelError  # noqa: E402
 from export.web import widget_index  # noqa: E402  (stdlib-only import)
 
@@ -85,87 +87,223 @@ if WIDGET_INDEX is not None:
 CSS = """
 .gradio-container {max-width: min(1180px, 100vw) !important; min-width: 0 !important; margin: auto;}
 .gallery {white-space: normal !important;}  /* long example headlines wrap on phones */
-#notes ul {margin: 0;}
-#notes p, #notes li {color: #8a4b00;}
+#notes ul, #link-notes ul {margin: 0;}
+#notes p, #notes li, #link-notes p, #link-notes li {color: #8a4b00;}
+/* the dropdown's text never runs under its arrow */
+#model input {padding-right: 2.2em !important; text-overflow: ellipsis;}
+/* phone: the tab bar wraps so every tab is reachable by its name (no "..." overflow menu) */
+.tab-wrapper, .tab-container {flex-wrap: wrap !important; height: auto !important; overflow: visible !important;}
+.tab-container > button {flex: 0 0 auto;}
+.overflow-menu {display: none !important;}
+/* Gradio moves tabs into a "..." menu when their measured widths overflow: measured tiny, all stay in the bar */
+.tab-container.visually-hidden button {width: 1px !important; min-width: 0 !important; padding: 0 !important;
+                                       font-size: 1px !important; margin: 0 !important;}
+.answer {font-size: 15px; line-height: 1.6;}
+.answer-top {font-size: 20px; font-weight: 700; margin-bottom: 4px;}
+.answer .bar-row {display: grid; grid-template-columns: 6.5em 1fr 3.6em; gap: 8px; align-items: center;}
+.answer .bar {background: #eee; height: 14px; border-radius: 3px; overflow: hidden; display: block;}
+.answer .bar > span {display: block; height: 100%;}
+.answer .best {font-weight: 700;}
+.answer .pct {text-align: right; font-variant-numeric: tabular-nums;}
+.answer-empty {color: #8a4b00;}
+.importance {display: flex; flex-wrap: wrap; gap: 4px; line-height: 1.2;}
+.importance .chip {display: inline-flex; flex-direction: column; align-items: center; padding: 3px 6px;
+                   border-radius: 4px; color: #111;}
+.importance .n {font-size: 11px; font-variant-numeric: tabular-nums;}
+.legend {margin-top: 6px; font-size: 13px;}
+.legend .chip {padding: 0 6px; border-radius: 3px; color: #fff;}
 """
-INTRO = """# How a recurrent network reads a headline
-Pick a trained model, type one or more news headlines (one per line) and press **Read**.
-The model answers *World*, *Sports*, *Business* or *Sci/Tech* — and the views below show **how** it got
-there: the hidden state moving word by word, the answer changing as each word arrives, which words
-mattered and, for LSTM and GRU models, what the gates did."""
-TRAJECTORY_HELP = """**Hidden-state trajectory.** Each dot is the network's hidden state after one more word, projected
-to 2-D (or 3-D) with a PCA fitted once on reference headlines — the same projection for every request, so
-paths are comparable. Faint dots: where reference headlines of each class *end*. ○ start, ☆ end; ✕ marks the
-mean of the states for models that classify the mean. Bidirectional models show their forward and backward
-readers in separate panels (each has its own state space). The plot is a 2-D shadow of a 32–128-dimensional
-space: a confident prediction can still end between two clouds — try 3-D."""
-IMPORTANCE_HELP = """**Which words mattered** (occlusion): each word is replaced by the unknown word and the drop in the
-predicted class's probability is measured. Red pushed towards the prediction, purple against it; colours are
-scaled so the strongest word is fully coloured. Exact numbers: `analyze` API."""
-PACKING_HELP = """**Why packing matters.** In a batch, short headlines are padded to the longest one. The lesson's
-first `LSTMClassifier` reads `h[-1]` *after* the padding steps, so its answer for the very same headline
-depends on what it was batched with. The packed LSTM (`pack_padded_sequence`; here: reading the state at
-each headline's true last word) is immune. Move the slider to append k padding tokens."""
+I18N = gr.I18n(**i18n.gradio_tables())
+HEAD = i18n.head_script()  # applies ?lang= to the labels translated in the browser (see rnn_demo/i18n.py)
+T = I18N  # T("key"): a label the browser shows in the page's language (static text only)
+# The lesson's order: baseline, then the lesson's three models, then the stronger ones.
+MODEL_ORDER = ("bag-of-embeddings", "lesson-rnn", "lesson-lstm", "lesson-lstm-packed", "gru", "bilstm", "bilstm-2layer")
+MODELS = sorted(REGISTRY.names, key=lambda n: (MODEL_ORDER.index(n) if n in MODEL_ORDER else len(MODEL_ORDER), n))
+
+
+def localized(fn):
+    """A handler whose last input is the page language: its texts and figures come out in that language."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        *rest, lang = args
+        with i18n.language(lang):
+            return fn(*rest)
+    # Gradio checks the argument count against the signature (which wraps() would take from fn)
+    sig = inspect.signature(fn)
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), inspect.Parameter(
+        "lang", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)])
+    return wrapper
+
+
+def _dims(dims) -> int:
+    return 3 if dims == "3-D" else 2
 
 
 def _model_info(model: str) -> str:
     entry = REGISTRY.get(model)
-    cfg = entry.ckpt.config
-    kind = (f"{cfg.cell.upper()}{', bidirectional' if cfg.bidirectional else ''}, {cfg.num_layers} layer(s)"
-            if cfg.is_recurrent else "no recurrent layer")
-    return f"**{entry.name}** — {entry.ckpt.description} ({entry.ckpt.model.num_parameters():,} parameters, {kind})"
+    return f"**{entry.name}**: {html.escape(cards.describe(entry))} ({cards.size_line(entry)})"
 
 
+def _cell_args(model: str) -> dict:
+    """Layer/direction picker: translated labels, English values; hidden when there is one choice."""
+    choices = service.internals_choices(REGISTRY, model)
+    default = choices[-REGISTRY.get(model).ckpt.config.num_directions]
+    return dict(choices=[(service.internals_label(c), c) for c in choices], value=default, visible=len(choices) > 1)
+
+
+def _cell_choices(model: str) -> gr.Dropdown:
+    return gr.Dropdown(**_cell_args(model))
+
+
+def _page_outputs(result: service.PageResult):
+    classes = REGISTRY.class_names
+    message = i18n.tr("note.not_english_label") if result.label is None and result.table is not None else ""
+    importance = ""
+    if result.extra:
+        tr_ = result.extra["trace"]
+        importance = page.importance_html(tr_.tokens, result.extra["importance"], tr_.known)
+    table = gr.Dataframe(value=result.table, visible=result.table is not None)
+    return (page.answer_html(result.label, classes, message), table, result.notes, result.trajectory,
+            result.prefix, importance, result.internals)
+
+
+@localized
 def read_headlines(text: str, model: str, dims: str, cell_choice: str | None):
     """Main tab: every output for the typed headlines."""
-    return service.analyze_page(REGISTRY, text, model, 3 if dims == "3-D" else 2, cell_choice).outputs()
+    return _page_outputs(service.analyze_page(REGISTRY, text, model, _dims(dims), cell_choice))
 
 
+@localized
 def redraw_trajectory(text: str, model: str, dims: str):
     headlines, _ = service.split_headlines(text)
     if not headlines:
-        return service.plots.message_figure("Type a headline first.")
-    return service.trajectory_view(REGISTRY, headlines, model, 3 if dims == "3-D" else 2)
+        return service.plots.message_figure(i18n.tr("note.type_first"))
+    return service.trajectory_view(REGISTRY, headlines, model, _dims(dims))
 
 
+@localized
 def redraw_internals(text: str, model: str, cell_choice: str | None):
     headlines, _ = service.split_headlines(text)
     if not headlines:
-        return service.plots.message_figure("Type a headline first.")
+        return service.plots.message_figure(i18n.tr("note.type_first"))
     return service.internals_view(REGISTRY, headlines[0], model, cell_choice)
 
 
+@localized
 def model_changed(model: str):
-    choices = service.internals_choices(REGISTRY, model)
-    default = choices[-REGISTRY.get(model).ckpt.config.num_directions]
     card, confusion, curves = service.model_card(REGISTRY, model)
-    return _model_info(model), gr.Dropdown(choices=choices, value=default), card, confusion, curves
+    return _model_info(model), _cell_choices(model), card, confusion, curves
 
 
+@localized
 def compare(text: str):
     return service.compare_view(REGISTRY, text)
 
 
+@localized
 def packing(text: str, k: float):
     return service.packing_view(REGISTRY, text, int(k))
 
 
+@localized
 def batching():
     return lesson_views.batching_view(REGISTRY, service.PACKING_PAIR)
 
 
+@localized
 def word_order(text: str, seed: float):
     return lesson_views.word_order_view(REGISTRY, text, int(seed))
 
 
+@localized
 def reshuffle(text: str, seed: float):
     """A new seed for the shuffled variant (the figure and words follow it)."""
     seed = int(seed) + 1
     return (seed, *lesson_views.word_order_view(REGISTRY, text, seed))
 
 
+@localized
 def memory(text: str, model: str):
     return lesson_views.memory_view(REGISTRY, text, model)
+
+
+TAB_COMPONENTS: dict = {}  # deep-link tab name -> gr.Tab (filled once the layout exists)
+
+
+def open_page(request: gr.Request):
+    """Page load: the language (?lang=, else the browser's) and a deep link's model, text, tab, k, dims.
+
+    Every parameter is validated (page.parse_link); what was not usable is said in the page's language.
+    """
+    params = dict(request.query_params) if request is not None else {}
+    headers = dict(request.headers) if request is not None else {}
+    lang, _ = i18n.choose(params.get("lang"), headers.get("accept-language"))
+    link = page.parse_link(params, MODELS, DEFAULT_MODEL, service.MAX_PADS)
+    with i18n.language(lang):
+        notes = "\n".join(f"- {html.escape(i18n.tr(key, **values))}" for key, values in link.notes)
+        limits = i18n.tr("app.limits", headlines=service.MAX_HEADLINES, chars=f"{service.MAX_CHARS:,}")
+        extra = _static_markdown()
+        # Tab names and the examples' captions: gr.I18n alone leaves them in the browser's first language
+        # when ?lang= switches it after start-up, so they are also sent in the page's language.
+        tab_names = {tab: gr.Tab(label=i18n.tr(f"view.{name}")) for name, tab in TAB_COMPONENTS.items()}
+        samples = gr.Dataset(sample_labels=[*service.EXAMPLES, "⧉ " + i18n.tr("app.multi_example")])
+    out = {lang_box: lang, model: link.model, dims: "3-D" if link.dims == 3 else "2-D",
+           tabs: gr.Tabs(selected=page.TABS[link.tab]), tab_box: link.tab, link_notes: notes, limits_md: limits,
+           widget_md: extra[0], problems_md: extra[1], api_md: extra[2], examples.dataset: samples, **tab_names}
+    if link.text is not None:
+        out[text] = link.text
+        if link.tab == "packing":
+            out[packing_text] = link.text
+    if link.k is not None:
+        out[pads] = link.k
+    return out
+
+
+def _static_markdown() -> tuple[str, str, str]:
+    """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n)."""
+    widget = (i18n.tr("app.widget_link", url=f"/gradio_api/file={quote(WIDGET_INDEX.as_posix())}")
+              if WIDGET_INDEX is not None else "")
+    problems = (i18n.tr("app.not_loaded", problems="; ".join(html.escape(p) for p in REGISTRY.problems))
+                if REGISTRY.problems else "")
+    api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=DEFAULT_MODEL),
+                     i18n.tr("app.api_models", names=", ".join(f"`{n}`" for n in MODELS)), "",
+                     i18n.tr("app.api_backend", backend=REGISTRY.backend)])
+    return widget, problems, api
+
+
+@localized
+def open_tab_view(tab: str, text: str, model: str):
+    """After a deep link: compute the chosen lesson tab too (a programmatic tab change fires no select)."""
+    compare_out = compare.__wrapped__(text) if tab == "compare" else (gr.skip(),) * 4
+    order_out = lesson_views.word_order_view(REGISTRY, text, 0) if tab == "order" else (gr.skip(),) * 2
+    memory_out = lesson_views.memory_view(REGISTRY, text, model) if tab == "memory" else (gr.skip(),) * 3
+    return (*compare_out, *order_out, *memory_out)
+
+
+API_EXAMPLE = """```python
+from gradio_client import Client
+client = Client("http://127.0.0.1:7860/")   # or the Space id, e.g. "user/rnn-demo"
+client.predict("Striker scores twice in stoppage time", "{model}", api_name="/predict")
+# -> {{"World": 0.01, "Sports": 0.97, ...}}
+client.predict("Striker scores twice in stoppage time", "{model}", api_name="/analyze")
+# -> {{"tokens": [...], "probabilities": {{...}}, "per_token_probabilities": [...],
+#     "trajectory": {{...}}, "importances": [...], "memory": [...], "word_order": {{...}}, ...}}
+```"""
+# "Link to this view", built in the browser from what is on screen (no server round trip).
+LINK_JS = """(model, text, packingText, k, lang, tab, dims) => {
+  const root = (window.gradio_config && window.gradio_config.root) || (location.origin + location.pathname);
+  const p = new URLSearchParams();
+  p.set('model', model);
+  const shown = tab === 'packing' ? packingText : text;
+  if (shown) p.set('text', shown);
+  p.set('tab', tab || 'read');
+  if (tab === 'packing') p.set('k', String(k));
+  if (dims === '3-D') p.set('dims', '3');
+  p.set('lang', lang || 'en');
+  return root.replace(/\\/$/, '') + '/?' + p.toString();
+}"""
+# After Read on a phone: bring the answer into view (does nothing when it is already visible).
+SHOW_ANSWER_JS = "() => { const a = document.getElementById('answer'); if (a) a.scrollIntoView({block: 'nearest'}); }"
 
 
 # ---- named API endpoints (type hints define their schema)
@@ -214,122 +352,146 @@ def analyze(text: str, model: str = DEFAULT_MODEL) -> dict:
 
 
 with gr.Blocks(title="How recurrent networks read headlines") as demo:
-    gr.Markdown(INTRO)
-    if WIDGET_INDEX is not None:
-        gr.Markdown(f"[Open the lesson widget](/gradio_api/file={quote(WIDGET_INDEX.as_posix())}) — the same models "
-                    "running in your "
-                    "browser, answering as you type (no server needed; embed it in a lesson page).",
-                    elem_id="widget-link")
-    if REGISTRY.problems:  # e.g. a checkpoint folder half-written while being retrained
-        gr.Markdown("Not loaded: " + "; ".join(html.escape(p) for p in REGISTRY.problems), elem_id="problems")
+    lang_box = gr.Textbox(value=i18n.DEFAULT, visible=False, elem_id="lang-state")  # the page's language
+    tab_box = gr.Textbox(value="read", visible=False, elem_id="tab-state")  # the tab on screen (for links)
+    gr.Markdown(T("app.title"), elem_id="title", elem_classes=["h1"])
+    gr.Markdown(T("app.intro"))
+    gr.Markdown(T("app.languages"), elem_id="languages")
+    widget_md = gr.Markdown(elem_id="widget-link")
+    problems_md = gr.Markdown(elem_id="problems")
+    link_notes = gr.Markdown(elem_id="link-notes")
+    with gr.Accordion(T("app.primer_title"), open=False, elem_id="primer"):
+        gr.Markdown(T("primer.body"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            model = gr.Dropdown(REGISTRY.choices(), value=DEFAULT_MODEL, label="Model", elem_id="model")
-            model_info = gr.Markdown(_model_info(DEFAULT_MODEL))
-            text = gr.Textbox(value=service.EXAMPLES[0], lines=3, max_lines=12, label="Headlines (one per line)",
-                              placeholder="Type a news headline, or several, one per line", elem_id="headlines")
+            model = gr.Dropdown([(n, n) for n in MODELS], value=DEFAULT_MODEL, label=T("app.model"), elem_id="model")
+            model_info = gr.Markdown(_model_info(DEFAULT_MODEL), elem_id="model-info")
+            text = gr.Textbox(value=service.EXAMPLES[0], lines=3, max_lines=12, label=T("app.headlines"),
+                              placeholder=T("app.placeholder"), elem_id="headlines")
             with gr.Row():
-                run_btn = gr.Button("Read", variant="primary", elem_id="read")
-                gr.ClearButton([text], value="Clear")
-            gr.Markdown(f"Up to {service.MAX_HEADLINES} headlines of {service.MAX_CHARS:,} characters each; "
-                        "longer input is cut, with a note.")
+                run_btn = gr.Button(T("app.read"), variant="primary", elem_id="read")
+                clear_btn = gr.Button(T("app.clear"), elem_id="clear")
+            # the answer sits right under the button: on a phone it is on screen after tapping Read
+            answer = gr.HTML(elem_id="answer", label=T("app.first_headline"))
+            notes = gr.Markdown(elem_id="notes")
+            limits_md = gr.Markdown(elem_id="limits")
         with gr.Column(scale=2, min_width=280):
-            gr.Examples([[e] for e in service.EXAMPLES] + [[service.MULTI_EXAMPLE]], inputs=[text],
-                        label="Examples (written for this demo)", examples_per_page=11)
-    notes = gr.Markdown(elem_id="notes")
+            examples = gr.Examples([[e] for e in service.EXAMPLES] + [[service.MULTI_EXAMPLE]], inputs=[text],
+                                   label=T("app.examples"), examples_per_page=11,
+                                   example_labels=[*service.EXAMPLES, "⧉ " + i18n.tr("app.multi_example")])
+            with gr.Row():
+                link_btn = gr.Button(T("app.link"), size="sm", elem_id="link-btn")
+            link_box = gr.Textbox(label=T("app.link_label"), interactive=False, buttons=["copy"], elem_id="link",
+                                  lines=1, max_lines=3)
 
-    with gr.Tabs():
-        with gr.Tab("Read", id="read-tab"):
-            with gr.Row(equal_height=False):
-                label = gr.Label(num_top_classes=4, label="First headline", scale=1, min_width=240, elem_id="label")
-                table = gr.Dataframe(label="All headlines", interactive=False, wrap=True, scale=2, min_width=300,
-                                     max_height=360, elem_id="table")
-            gr.Markdown(TRAJECTORY_HELP)
-            dims = gr.Radio(["2-D", "3-D"], value="2-D", label="Projection", elem_id="dims")
-            trajectory = gr.Plot(label="Hidden-state trajectory", show_label=False, elem_id="trajectory")
-            prefix = gr.Plot(label="Prediction as it reads", show_label=False, elem_id="prefix")
-            gr.Markdown(IMPORTANCE_HELP)
-            importance = gr.HighlightedText(label="Which words mattered (first headline)", elem_id="importance",
-                                            show_legend=False, combine_adjacent=False)
-            gr.Markdown("**Inside the cell.** Hidden state, cell state and gate activations, per unit (rows) and "
-                        "word (columns), recomputed from the weights (PyTorch does not expose them).")
-            cells = gr.Dropdown(service.internals_choices(REGISTRY, DEFAULT_MODEL), label="Layer and direction",
-                                elem_id="cells")
-            internals = gr.Plot(label="Inside the cell", show_label=False, elem_id="internals")
-        with gr.Tab("Compare all models", id="compare-tab"):
-            compare_btn = gr.Button("Compare every model on these headlines", variant="primary", elem_id="compare")
+    with gr.Tabs(selected="read-tab") as tabs:
+        with gr.Tab(T("view.read"), id="read-tab") as read_tab:
+            gr.Markdown(T("view.h_answer"))
+            gr.Markdown(T("help.answer"))
+            table = gr.Dataframe(label=T("app.all_headlines"), interactive=False, wrap=True, max_height=360,
+                                 elem_id="table", column_widths=["3em", "40%"])
+            gr.Markdown(T("view.h_trajectory"))
+            gr.Markdown(T("help.trajectory"))
+            dims = gr.Radio(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
+            trajectory = gr.Plot(label=T("view.h_trajectory"), show_label=False, elem_id="trajectory")
+            gr.Markdown(T("view.h_prefix"))
+            gr.Markdown(T("help.prefix"))
+            prefix = gr.Plot(label=T("plot.prefix"), show_label=False, elem_id="prefix")
+            gr.Markdown(T("view.h_importance"))
+            gr.Markdown(T("help.importance"))
+            importance = gr.HTML(elem_id="importance")
+            gr.Markdown(T("view.h_cells"))
+            gr.Markdown(T("help.cells"))
+            cells = gr.Dropdown(**_cell_args(DEFAULT_MODEL), label=T("app.cells"), elem_id="cells")
+            internals = gr.Plot(label=T("view.h_cells"), show_label=False, elem_id="internals")
+        with gr.Tab(T("view.compare"), id="compare-tab") as compare_tab:
+            gr.Markdown(T("view.h_compare"))
+            gr.Markdown(T("help.compare"))
+            compare_btn = gr.Button(T("view.compare_button"), variant="primary", elem_id="compare")
             compare_notes = gr.Markdown()
-            compare_bars = gr.Plot(label="Probabilities side by side", show_label=False, elem_id="compare-bars")
-            compare_paths = gr.Plot(label="Trajectories per model", show_label=False, elem_id="compare-paths")
-            compare_table = gr.Dataframe(label="Every model, every headline", interactive=False, wrap=True,
-                                         max_height=420)
-        with gr.Tab("Model card", id="card-tab"):
-            card = gr.Markdown()
+            compare_bars = gr.Plot(show_label=False, elem_id="compare-bars")
+            compare_paths = gr.Plot(show_label=False, elem_id="compare-paths")
+            compare_table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="compare-table",
+                                         column_widths=["3em", "35%"])
+        with gr.Tab(T("view.card"), id="card-tab") as card_tab:
+            gr.Markdown(T("view.h_card"))
+            gr.Markdown(T("help.card"))
+            card = gr.Markdown(elem_id="card")
             with gr.Row():
-                confusion = gr.Plot(label="Confusion matrix", show_label=False, min_width=300)
-                curves = gr.Plot(label="Training curves", show_label=False, min_width=300)
-        with gr.Tab("Why packing matters", id="packing-tab"):
-            gr.Markdown(PACKING_HELP)
-            packing_text = gr.Textbox(value=service.PACKING_EXAMPLE, label="Headline", lines=1, elem_id="packing-text")
-            pads = gr.Slider(0, service.MAX_PADS, value=10, step=1, label="k = padding tokens appended")
-            packing_plot = gr.Plot(label="Padding drift", show_label=False, elem_id="packing-plot")
+                confusion = gr.Plot(show_label=False, min_width=300, elem_id="confusion")
+                curves = gr.Plot(show_label=False, min_width=300, elem_id="curves")
+        with gr.Tab(T("view.packing"), id="packing-tab") as packing_tab:
+            gr.Markdown(T("view.h_packing"))
+            gr.Markdown(T("help.packing"))
+            packing_text = gr.Textbox(value=service.PACKING_EXAMPLE, label=T("view.packing_text"), lines=1,
+                                      elem_id="packing-text")
+            pads = gr.Slider(0, service.MAX_PADS, value=10, step=1, label=T("view.pads"), elem_id="pads")
+            packing_plot = gr.Plot(show_label=False, elem_id="packing-plot")
             packing_table = gr.Markdown(elem_id="packing-table")
-            gr.Markdown(lesson_views.BATCHING_HELP)
-            batching_plot = gr.Plot(label="Accuracy by batching", show_label=False, elem_id="batching-plot")
+            gr.Markdown(T("view.h_batching"))
+            gr.Markdown(T("help.batching"))
+            batching_plot = gr.Plot(show_label=False, elem_id="batching-plot")
             batching_md = gr.Markdown(elem_id="batching-md")
-        with gr.Tab("Does word order matter?", id="order-tab") as order_tab:
-            gr.Markdown(lesson_views.WORD_ORDER_HELP)
+        with gr.Tab(T("view.order"), id="order-tab") as order_tab:
+            gr.Markdown(T("view.h_order"))
+            gr.Markdown(T("help.order"))
             with gr.Row():
-                order_btn = gr.Button("Read the headline above in three orders", variant="primary",
-                                      elem_id="order-read")
-                shuffle_btn = gr.Button("Shuffle again", elem_id="order-shuffle")
-            order_seed = gr.Number(value=0, precision=0, label="shuffle seed", interactive=False, elem_id="order-seed")
-            order_plot = gr.Plot(label="Word order", show_label=False, elem_id="order-plot")
+                order_btn = gr.Button(T("view.order_button"), variant="primary", elem_id="order-read")
+                shuffle_btn = gr.Button(T("view.shuffle"), elem_id="order-shuffle")
+            order_seed = gr.Number(value=0, precision=0, label=T("view.seed"), interactive=False, elem_id="order-seed")
+            order_plot = gr.Plot(show_label=False, elem_id="order-plot")
             order_md = gr.Markdown(elem_id="order-md")
-        with gr.Tab("How far back does it remember?", id="memory-tab") as memory_tab:
-            gr.Markdown(lesson_views.MEMORY_HELP)
-            memory_btn = gr.Button("Measure on the headline above", variant="primary", elem_id="memory-read")
-            memory_plot = gr.Plot(label="Sensitivity per word", show_label=False, elem_id="memory-plot")
-            memory_curves = gr.Plot(label="Memory over the test set", show_label=False, elem_id="memory-curves")
+        with gr.Tab(T("view.memory"), id="memory-tab") as memory_tab:
+            gr.Markdown(T("view.h_memory"))
+            gr.Markdown(T("help.memory"))
+            memory_btn = gr.Button(T("view.memory_button"), variant="primary", elem_id="memory-read")
+            memory_plot = gr.Plot(show_label=False, elem_id="memory-plot")
+            memory_curves = gr.Plot(show_label=False, elem_id="memory-curves")
             memory_md = gr.Markdown(elem_id="memory-md")
-        with gr.Tab("API", id="api-tab"):
-            gr.Markdown(f"""Two named endpoints, usable from Python with `gradio_client`:
-```python
-from gradio_client import Client
-client = Client("http://127.0.0.1:7860/")   # or the Space id, e.g. "user/rnn-demo"
-client.predict("Striker scores twice in stoppage time", "{DEFAULT_MODEL}", api_name="/predict")
-# -> {{"World": 0.01, "Sports": 0.97, ...}}
-client.predict("Striker scores twice in stoppage time", "{DEFAULT_MODEL}", api_name="/analyze")
-# -> {{"tokens": [...], "probabilities": {{...}}, "per_token_probabilities": [...],
-#     "trajectory": {{...}}, "importances": [...], ...}}
-```
-Valid model names: {', '.join(f'`{n}`' for n in REGISTRY.names)}.
-Backend for probabilities: **{REGISTRY.backend}** (set `RNN_DEMO_BACKEND=onnx` for onnxruntime; the
-inspection views always use PyTorch).""")
+        with gr.Tab(T("view.api"), id="api-tab") as api_tab:
+            gr.Markdown(T("view.h_api"))
+            api_md = gr.Markdown(elem_id="api-md")
 
-    page_outputs = [label, table, notes, trajectory, prefix, importance, internals]
-    page_inputs = [text, model, dims, cells]
-    run_btn.click(read_headlines, page_inputs, page_outputs, api_visibility="private")
-    dims.change(redraw_trajectory, [text, model, dims], trajectory, api_visibility="private")
-    cells.input(redraw_internals, [text, model, cells], internals, api_visibility="private")
-    model.input(model_changed, model, [model_info, cells, card, confusion, curves], api_visibility="private").then(
-        read_headlines, page_inputs, page_outputs, api_visibility="private")
-    compare_btn.click(compare, text, [compare_bars, compare_table, compare_paths, compare_notes],
-                      api_visibility="private")
-    pads.change(packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private",
-                trigger_mode="always_last")
-    packing_text.submit(packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private")
-    order_inputs, order_outputs = [text, order_seed], [order_plot, order_md]
-    order_btn.click(word_order, order_inputs, order_outputs, api_visibility="private")
-    order_tab.select(word_order, order_inputs, order_outputs, api_visibility="private")
-    shuffle_btn.click(reshuffle, order_inputs, [order_seed, *order_outputs], api_visibility="private")
+    private = dict(api_visibility="private")
+    page_outputs = [answer, table, notes, trajectory, prefix, importance, internals]
+    page_inputs = [text, model, dims, cells, lang_box]
+    card_outputs = [model_info, cells, card, confusion, curves]
+    run_btn.click(read_headlines, page_inputs, page_outputs, **private).then(None, js=SHOW_ANSWER_JS)
+    text.submit(read_headlines, page_inputs, page_outputs, **private)
+    examples.load_input_event.then(read_headlines, page_inputs, page_outputs, **private)  # a click runs it
+    clear_btn.click(lambda: ("", "", None, "", None, None, "", None), None,
+                    [text, answer, table, notes, trajectory, prefix, importance, internals], **private)
+    dims.change(redraw_trajectory, [text, model, dims, lang_box], trajectory, **private)
+    cells.input(redraw_internals, [text, model, cells, lang_box], internals, **private)
+    model.input(model_changed, [model, lang_box], card_outputs, **private).then(
+        read_headlines, page_inputs, page_outputs, **private)
+    compare_outputs = [compare_bars, compare_table, compare_paths, compare_notes]
+    compare_btn.click(compare, [text, lang_box], compare_outputs, **private)
+    packing_inputs = [packing_text, pads, lang_box]
+    pads.change(packing, packing_inputs, [packing_plot, packing_table], trigger_mode="always_last", **private)
+    packing_text.submit(packing, packing_inputs, [packing_plot, packing_table], **private)
+    order_inputs, order_outputs = [text, order_seed, lang_box], [order_plot, order_md]
+    order_btn.click(word_order, order_inputs, order_outputs, **private)
+    order_tab.select(word_order, order_inputs, order_outputs, **private)
+    shuffle_btn.click(reshuffle, order_inputs, [order_seed, *order_outputs], **private)
     memory_outputs = [memory_plot, memory_curves, memory_md]
-    memory_btn.click(memory, [text, model], memory_outputs, api_visibility="private")
-    memory_tab.select(memory, [text, model], memory_outputs, api_visibility="private")
-    demo.load(batching, None, [batching_plot, batching_md], api_visibility="private")
-    demo.load(model_changed, model, [model_info, cells, card, confusion, curves], api_visibility="private").then(
-        read_headlines, page_inputs, page_outputs, api_visibility="private").then(
-        packing, [packing_text, pads], [packing_plot, packing_table], api_visibility="private")
+    memory_btn.click(memory, [text, model, lang_box], memory_outputs, **private)
+    memory_tab.select(memory, [text, model, lang_box], memory_outputs, **private)
+    for name, tab in (("read", read_tab), ("compare", compare_tab), ("card", card_tab), ("packing", packing_tab),
+                      ("order", order_tab), ("memory", memory_tab), ("api", api_tab)):
+        tab.select(None, None, tab_box, js=f"() => '{name}'")  # browser-only: remembered for the link
+    link_btn.click(None, [model, text, packing_text, pads, lang_box, tab_box, dims], link_box, js=LINK_JS)
+    TAB_COMPONENTS.update(read=read_tab, compare=compare_tab, card=card_tab, packing=packing_tab, order=order_tab,
+                          memory=memory_tab, api=api_tab)
+    demo.load(open_page, None, [lang_box, model, text, packing_text, pads, dims, tabs, tab_box, link_notes,
+                                limits_md, widget_md, problems_md, api_md, examples.dataset,
+                                *TAB_COMPONENTS.values()], **private).then(
+        model_changed, [model, lang_box], card_outputs, **private).then(
+        read_headlines, page_inputs, page_outputs, **private).then(
+        open_tab_view, [tab_box, text, model, lang_box], [*compare_outputs, *order_outputs, *memory_outputs],
+        **private).then(
+        packing, packing_inputs, [packing_plot, packing_table], **private).then(
+        batching, [lang_box], [batching_plot, batching_md], **private)
 
     gr.api(predict, api_name="predict")
     gr.api(analyze, api_name="analyze")
@@ -387,7 +549,7 @@ class NoUploads:
         await self.app(scope, receive, send)
 
 
-LAUNCH_OPTIONS = dict(css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"],
+LAUNCH_OPTIONS = dict(css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"], i18n=I18N, head=HEAD,
                       max_file_size=0, app_kwargs={"middleware": [Middleware(NoUploads)]},
                       state_session_capacity=SESSIONS)
 

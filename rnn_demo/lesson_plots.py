@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from .i18n import class_label, tr
 from .plots import AXIS, PATH_COLORS, _figure, _layout, _list, esc, short
 
 VARIANT_NAMES = ("as written", "reversed", "shuffled")
@@ -30,7 +31,7 @@ def word_order_figure(model_names: Sequence[str], probs: np.ndarray, class_names
     """
     probs = np.asarray(probs, dtype=float)
     height = height or 140 + 70 * len(model_names)
-    layout = _layout(height, "Same words, different order: each model's answer", top=80,
+    layout = _layout(height, tr("lesson.order_title"), top=80,
                      barmode="group", bargap=0.25, bargroupgap=0.05)
     layout["margin"].update(l=10)
     names = [esc(n) for n in model_names]
@@ -39,12 +40,14 @@ def word_order_figure(model_names: Sequence[str], probs: np.ndarray, class_names
     for v, variant in enumerate(VARIANT_NAMES):
         answered = probs[:, v].argmax(-1)
         x = probs[np.arange(len(model_names)), v, original]  # P(original answer) under this variant
-        text = [class_names[a] + ("" if a == o else " (changed)") for a, o in zip(answered, original)]
+        changed = tr("lesson.changed")
+        text = [class_label(class_names[a]) + ("" if a == o else f" ({changed})") for a, o in zip(answered, original)]
+        variant = tr("lesson." + variant.replace(" ", "_"))
         data.append(dict(type="bar", orientation="h", y=names, x=_list(x), name=variant, text=text,
                          textposition="auto", insidetextanchor="start", marker=dict(color=VARIANT_COLORS[v]),
-                         hovertemplate="%{y}, " + variant + ": answers %{text}<br>P(answer as written) = %{x:.3f}"
+                         hovertemplate="%{y}, " + variant + ": " + tr("lesson.answers") + " %{text}<br>P = %{x:.3f}"
                                        "<extra></extra>"))
-    layout["xaxis"] = dict(AXIS, range=[0, 1.0], title=dict(text="probability of the answer given to the headline as written"))
+    layout["xaxis"] = dict(AXIS, range=[0, 1.0], title=dict(text=tr("lesson.order_axis")))
     layout["yaxis"] = dict(AXIS, autorange="reversed", automargin=True)
     return _figure(data, layout)
 
@@ -58,7 +61,7 @@ def word_sensitivity_figure(tokens: Sequence[str], curves: dict[str, dict[str, n
     maximum so models of different sizes share an axis; the selected model is drawn thicker.
     colors: model -> colour, so a model keeps its colour across figures.
     """
-    layout = _layout(height, "How much the final state still depends on each word", top=50)
+    layout = _layout(height, tr("lesson.sensitivity_title"), top=50)
     x = list(range(len(tokens)))
     data = []
     for i, (name, dirs) in enumerate(curves.items()):
@@ -69,14 +72,14 @@ def word_sensitivity_figure(tokens: Sequence[str], curves: dict[str, dict[str, n
             backward = direction == "backward"
             data.append(dict(
                 type="scatter", x=x, y=_list(rel), mode="lines+markers",
-                name=esc(name) + (" (backward reader)" if backward else ""),
+                name=esc(name) + (tr("lesson.backward_reader") if backward else ""),
                 line=dict(color=(colors or {}).get(name, model_color(i)), width=4 if name == selected else 2, dash="dot" if backward else "solid"),
                 marker=dict(size=5), customdata=[esc(t) for t in tokens],
                 hovertemplate="%{customdata}: %{y:.2e}<extra>" + esc(name) + "</extra>"))
     layout["xaxis"] = dict(AXIS, tickmode="array", tickvals=x, ticktext=[esc(short(t, 14)) for t in tokens],
-                           tickangle=-60, title=dict(text="word (the forward reader ends at the right)"))
+                           tickangle=-60, title=dict(text=tr("lesson.word_axis")))
     layout["yaxis"] = dict(AXIS, type="log", exponentformat="power", dtick=1,  # labels at powers of ten only
-                           title=dict(text="‖∂h_T/∂x_t‖ ÷ largest"))
+                           title=dict(text=tr("lesson.relative")))
     # many models: the legend goes below the chart (on a phone a legend above would cover the title)
     layout["legend"].update(yanchor="top", y=-0.42, x=0)
     return _figure(data, layout)
@@ -88,10 +91,10 @@ def memory_curves_figure(curves: dict[str, dict], colors: dict[str, str] | None 
 
     curves: model -> {"distance": [...], "median": [...], optionally "backward": [...]} (as in lessons.json).
     """
-    layout = _layout(height, "Test set: median memory by distance", top=50)
+    layout = _layout(height, tr("lesson.memory_title"), top=50)
     data = []
     for i, (name, mem) in enumerate(curves.items()):
-        for key, suffix, dash in (("median", "", "solid"), ("backward", " (backward reader, from the first word)", "dot")):
+        for key, suffix, dash in (("median", "", "solid"), ("backward", tr("lesson.backward_first"), "dot")):
             if not mem.get(key):
                 continue
             y = np.maximum(np.asarray(mem[key], dtype=float), 1e-12)
@@ -100,28 +103,28 @@ def memory_curves_figure(curves: dict[str, dict], colors: dict[str, str] | None 
                                                                 width=2.5, dash=dash),
                              marker=dict(size=5),
                              hovertemplate="%{x} words back: %{y:.3g}<extra>" + esc(name + suffix) + "</extra>"))
-    layout["xaxis"] = dict(AXIS, title=dict(text="words back from the last word (0 = last word)"))
+    layout["xaxis"] = dict(AXIS, title=dict(text=tr("lesson.distance_axis")))
     layout["yaxis"] = dict(AXIS, type="log", exponentformat="power", dtick=1,  # labels at powers of ten only
-                           title=dict(text="median ‖∂h_T/∂x_t‖ ÷ last word's"))
+                           title=dict(text=tr("lesson.median_axis")))
     layout["legend"].update(yanchor="top", y=-0.2, x=0)
     return _figure(data, layout)
 
 
 def batching_figure(results: dict[str, dict], modes: Sequence[str], height: int = 360) -> go.Figure:
     """Test accuracy per batching mode (x) for each model (one bar group per mode)."""
-    layout = _layout(height, "Test accuracy by how the test set is batched", top=80, barmode="group")
+    layout = _layout(height, tr("lesson.batching_title"), top=80, barmode="group")
     data = []
     for i, (name, b) in enumerate(results.items()):
         ys = [b[m] for m in modes]
         changed = [0 if m == "one_by_one" else b["changed"][m] for m in modes]
-        data.append(dict(type="bar", x=[m.replace("_", " ") for m in modes], y=ys, name=esc(name),
+        data.append(dict(type="bar", x=[tr("lesson.mode_" + m) for m in modes], y=ys, name=esc(name),
                          marker=dict(color=model_color(i)), text=[f"{y:.4f}" for y in ys], textposition="outside",
                          customdata=changed,
                          hovertemplate="%{x}: accuracy %{y:.4f}, %{customdata} answers differ from one by one"
                                        "<extra>" + esc(name) + "</extra>"))
     lo = min(min(b[m] for m in modes) for b in results.values()) if results else 0.0
-    layout["yaxis"] = dict(AXIS, range=[max(0.0, lo - 0.05), 1.0], title=dict(text="test accuracy"))
-    layout["xaxis"] = dict(AXIS, title=dict(text="batching"))
+    layout["yaxis"] = dict(AXIS, range=[max(0.0, lo - 0.05), 1.0], title=dict(text=tr("lesson.test_accuracy")))
+    layout["xaxis"] = dict(AXIS, title=dict(text=tr("lesson.batching_axis")))
     return _figure(data, layout)
 
 

@@ -16,6 +16,7 @@ import torch
 from . import inspect as ins
 from . import lesson_plots
 from . import plots
+from .i18n import tr
 from .checkpoint import WEIGHTS_FILE
 from .lessons import (BATCHING_MODES, LESSONS_FILE, LessonsError, final_state_sensitivity, load_lessons,
                       shuffle_words)
@@ -23,30 +24,7 @@ from .tokenizer import UNK_ID
 
 REBUILD = "python -m rnn_demo.lessons --all --data ../shared/data/ag_news/test.csv"
 
-WORD_ORDER_HELP = """**Does word order matter?** Every model reads the headline as written, with its words reversed and
-with its words shuffled. The bag of embeddings averages its word vectors, so its answer *cannot* change; a
-recurrent network reads the words in order, so it may. The table below the chart shows how much this matters
-over the whole test set: on topic classification, *which* words appear carries most of the signal, so only a
-few per cent of the recurrent models' answers change. Order matters far more for tasks such as sentiment,
-where a negation ("not good") flips the meaning."""
-
-MEMORY_HELP = """**How far back does it remember?** For each word, how strongly the final hidden state would move if
-that word's embedding changed: ‖∂h_T/∂x_t‖, the size of the gradient that flows back from the end to word t.
-In a plain RNN it shrinks by a roughly constant factor per word (the *vanishing gradient*), so early words
-of a long headline barely reach the end; the gates of an LSTM or GRU keep a path open and the curve falls
-much more slowly. The y-axis is logarithmic: every grid step down is a factor of ten."""
-
-BATCHING_HELP = """**The same test set, batched differently.** Below, each model reads all test headlines one at a time,
-in batches sorted by length (little padding) and in random batches (a short headline waits behind many pads).
-The packed model gets exactly the same answers every time. The lesson's unpacked LSTM reads the padding before
-it answers, so some of its answers depend on which headlines it happened to share a batch with (counted in
-brackets below). Its accuracy moves less than its answers do: some change for the better, some for the worse."""
-
-NO_TRAJECTORY = ("{name} has no hidden state (it averages the word embeddings), so there is no trajectory "
-                 "to draw.")
-NO_CELLS = "{name} has no recurrent cell (it averages the word embeddings), so there are no states or gates to show."
-NO_STATE = ("The bag of embeddings has no hidden state: it averages the word vectors, so every word reaches "
-            "the answer with the same weight and there is no memory to measure.")
+# The views' explanations and every text below are in rnn_demo/locales/*.json (help.*, lesson.*).
 
 
 _LOADED: dict = {}  # folder -> (file stamps, result): the weights' sha256 is not recomputed per request
@@ -79,12 +57,11 @@ def _lessons_for(entry) -> tuple[object | None, str]:
     folder = Path(entry.ckpt.path)
     lessons = _load_cached(folder)
     if isinstance(lessons, LessonsError):
-        return None, f"Test-set measurements unavailable for {entry.name}: {lessons}"
+        return None, tr("lesson.unavailable", model=entry.name, error=lessons)
     if lessons is None:
-        return None, f"No test-set measurements for {entry.name} yet: run `{REBUILD}`."
+        return None, tr("lesson.missing", model=entry.name, command=REBUILD)
     if not lessons.current:
-        return lessons, (f"The test-set measurements of {entry.name} were made on older weights; "
-                         f"rebuild them with `{REBUILD}`.")
+        return lessons, tr("lesson.stale", model=entry.name, command=REBUILD)
     return lessons, ""
 
 
@@ -128,8 +105,7 @@ def word_order_api(entry, headline: str, seed: int = 0) -> dict:
 def word_order_testset_table(reg) -> tuple[str, list[str]]:
     """Markdown table of every model's stored word-order measurements, plus notes."""
     # three columns, so the table stays readable at phone width
-    lines = ["| model | test accuracy (%): as written / reversed / shuffled | answers changed (%): reversed / shuffled |",
-             "|---|---|---|"]
+    lines = [tr("lesson.order_table"), "|---|---|---|"]
     notes = []
     for name in reg.names:
         lessons, note = _lessons_for(reg.get(name))
@@ -148,7 +124,7 @@ def word_order_view(reg, text: str, seed: int = 0):
     """(figure, Markdown): every model on the headline as written / reversed / shuffled, and the test-set table."""
     headlines, _ = _split(text)
     if not headlines:
-        msg = "Type a headline to see whether its word order matters."
+        msg = tr("lesson.order_empty")
         return plots.message_figure(msg), msg
     first = next(iter(reg.entries.values()))
     variants = headline_variants(first.ckpt.vocab, headlines[0], seed)
@@ -156,13 +132,12 @@ def word_order_view(reg, text: str, seed: int = 0):
     probs = np.stack([word_order_probabilities(reg.get(n), variants) for n in names])  # (M, 3, C)
     fig = lesson_plots.word_order_figure(names, probs, reg.class_names)
     table, notes = word_order_testset_table(reg)
-    words = "\n".join(f"- **{k}** (seed {seed}): {html.escape(' '.join(v))}" if k == "shuffled" else
-                      f"- **{k}**: {html.escape(' '.join(v))}" for k, v in variants.items())
+    label = {k: tr("lesson." + k.replace(" ", "_")) for k in variants}
+    words = "\n".join(f"- **{label[k]}** ({tr('lesson.seed', seed=seed)}): {html.escape(' '.join(v))}"
+                      if k == "shuffled" else f"- **{label[k]}**: {html.escape(' '.join(v))}" for k, v in variants.items())
     changed = [n for n, p in zip(names, probs) if len({int(np.argmax(r)) for r in p}) > 1]
-    verdict = (f"On this headline the answer changes for: {', '.join(changed)}." if changed else
-               "On this headline no model changes its answer; the probabilities may still move.")
-    md = "\n\n".join([words, verdict, "**Over the full test set** (from each model's `lessons.json`):", table,
-                      _notes(notes)])
+    verdict = tr("lesson.order_changed", models=", ".join(changed)) if changed else tr("lesson.order_same")
+    md = "\n\n".join([words, verdict, tr("lesson.testset"), table, _notes(notes)])
     return fig, md
 
 
@@ -200,9 +175,9 @@ def memory_view(reg, text: str, model: str):
     notes = []
     entry = reg.get(model)
     if not entry.ckpt.config.is_recurrent:
-        notes.append(f"{model}: {NO_STATE} The chart shows the recurrent models.")
+        notes.append(tr("lesson.no_state", model=model))
     if not headlines:
-        live = plots.message_figure("Type a headline to see how far back each model remembers.")
+        live = plots.message_figure(tr("lesson.memory_empty"))
     else:
         curves = {}
         for n in recurrent:
@@ -211,7 +186,7 @@ def memory_view(reg, text: str, model: str):
             curves[n] = memory_values(e, ids)
         tokens, _, _ = ins.encode_one(entry.ckpt.vocab, headlines[0])
         live = (lesson_plots.word_sensitivity_figure(tokens, curves, selected=model, colors=colors) if curves else
-                plots.message_figure("No recurrent model is loaded."))
+                plots.message_figure(tr("lesson.no_recurrent")))
     stored = {}
     for n in recurrent:
         lessons, note = _lessons_for(reg.get(n))
@@ -222,14 +197,14 @@ def memory_view(reg, text: str, model: str):
         testset = lesson_plots.memory_curves_figure(stored, colors)
         some = next(iter(stored.values()))
         at = [d for d in (10, 20) if d < len(some["distance"])]
-        rows = ["| model | " + " | ".join(f"{d} words back" for d in at) + " |", "|---|" + "---:|" * len(at)]
+        rows = [f"| {tr('card.col_model')} | " + " | ".join(tr("lesson.words_back", n=d) for d in at) + " |",
+                "|---|" + "---:|" * len(at)]
         for n, mem in stored.items():
             rows.append(f"| {n} | " + " | ".join(f"{mem['median'][d]:.3g}" for d in at) + " |")
-        summary = (f"Test-set medians over {some['headlines']} headlines of at least {some['min_words']} words "
-                   f"(a seeded sample of the {some['eligible_headlines']:,} such test headlines), relative to the "
-                   "last word, forward reader:\n\n" + "\n".join(rows))
+        summary = (tr("lesson.memory_summary", n=some["headlines"], min_words=some["min_words"],
+                      eligible=f"{some['eligible_headlines']:,}") + "\n\n" + "\n".join(rows))
     else:
-        testset = plots.message_figure(f"No stored memory measurements; run `{REBUILD}`.")
+        testset = plots.message_figure(tr("lesson.no_memory", command=REBUILD))
         summary = ""
     md = "\n\n".join(p for p in [summary, _notes(notes)] if p)
     return live, testset, md
@@ -246,16 +221,15 @@ def batching_view(reg, names: tuple[str, ...]):
         if lessons is not None:
             stored[n] = lessons.batching
     if not stored:
-        msg = f"No stored batching measurements; run `{REBUILD}`."
+        msg = tr("lesson.no_batching", command=REBUILD)
         return plots.message_figure(msg), _notes(notes) or msg
     fig = lesson_plots.batching_figure(stored, BATCHING_MODES)
     # one row per mode, one column per model: narrow enough for a phone
-    lines = ["| batching | " + " | ".join(stored) + " |", "|---|" + "---:|" * len(stored)]
+    lines = [f"| {tr('lesson.batching_col')} | " + " | ".join(stored) + " |", "|---|" + "---:|" * len(stored)]
     for m in BATCHING_MODES:
-        cells = [f"{b[m]:.4f}" + ("" if m == "one_by_one" else f" ({b['changed'][m]} changed)") for b in stored.values()]
-        lines.append(f"| {m.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        cells = [f"{b[m]:.4f}" + ("" if m == "one_by_one" else f" ({tr('lesson.changed_n', n=b['changed'][m])})")
+                 for b in stored.values()]
+        lines.append(f"| {tr('lesson.mode_' + m)} | " + " | ".join(cells) + " |")
     n_rows = next(iter(stored.values())).get("n")
-    intro = (f"**Over the full test set** ({n_rows:,} headlines): accuracy when the headlines are read one by one, "
-             "in batches of 64 sorted by length (little padding), and in random batches of 16, 64 and 256 (each "
-             "padded to its longest headline); in brackets, how many answers differ from one by one.")
+    intro = tr("lesson.batching_intro", n=f"{n_rows:,}")
     return fig, "\n\n".join([intro, "\n".join(lines), _notes(notes)])

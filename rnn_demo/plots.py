@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from .i18n import class_label, tr
+
 # One colour per class, in CLASS_NAMES order (colour-blind safe: Okabe-Ito).
 CLASS_COLORS = ("#0072B2", "#009E73", "#E69F00", "#CC79A7")
 # A second cue besides colour, so the classes stay apart under colour-blindness (and in print).
@@ -108,12 +110,13 @@ def _cloud_traces(cloud, labels, class_names: Sequence[str], dims: int, showlege
     cloud, labels = np.asarray(cloud, dtype=float), np.asarray(labels)
     traces = []
     for c, name in enumerate(class_names):
+        name = class_label(name)
         pts = cloud[labels == c] if len(cloud) else cloud
         if not len(pts):
             continue
         kind = "scatter3d" if dims == 3 else "scatter"
         marker = dict(color=class_color(c), symbol=class_symbol(c, dims))
-        t = dict(type=kind, mode="markers", name=f"reference: {name}",
+        t = dict(type=kind, mode="markers", name=tr("plot.reference", name=name),
                  legendgroup=f"cloud{c}", showlegend=False, hoverinfo="name",
                  marker=dict(marker, size=2.5 if dims == 3 else 5, opacity=0.3),
                  x=_list(pts[:, 0]), y=_list(pts[:, 1]), **where)
@@ -121,7 +124,7 @@ def _cloud_traces(cloud, labels, class_names: Sequence[str], dims: int, showlege
             t["z"] = _list(pts[:, 2])
         traces.append(t)
         if showlegend:  # the cloud's 25 %-opaque 4 px dots make an unreadable legend swatch
-            key = dict(type=kind, mode="markers", name=f"reference: {name}", legendgroup=f"cloud{c}",
+            key = dict(type=kind, mode="markers", name=tr("plot.reference", name=name), legendgroup=f"cloud{c}",
                        showlegend=True, hoverinfo="skip", marker=dict(marker, size=10, opacity=1.0),
                        x=[None], y=[None], **where)
             if dims == 3:
@@ -155,10 +158,11 @@ def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dic
                    hovertemplate="%{text}<extra>" + name + "</extra>",
                    line=dict(color=color, width=4 if dims == 3 else 2.5, dash=path.get("dash", "solid")),
                    marker=dict(color=color, size=3 if dims == 3 else 6), **pts(slice(None)), **where)]
-    for idx, symbol, what in ((0, "circle-open", "start"), (last, "diamond" if dims == 3 else "star", "end")):
+    # the end is a star in 2-D and a diamond in 3-D (scatter3d has no star); the help text says both
+    for idx, symbol, what in ((0, "circle-open", tr("plot.start")), (last, "diamond" if dims == 3 else "star", tr("plot.end"))):
         traces.append(dict(type=kind, mode="markers", name=f"{what}", legendgroup=group, showlegend=False,
                            text=[f"{what}: {words[idx]}"], hovertemplate="%{text}<extra></extra>",
-                           marker=dict(color=color, size=(7 if dims == 3 else 13 if what == "start" else 16),
+                           marker=dict(color=color, size=(7 if dims == 3 else 13 if idx == 0 else 16),
                                        symbol=symbol, line=dict(width=2, color=color)),
                            **pts([idx]), **where))
     if dims == 2 and label_words:
@@ -173,8 +177,8 @@ def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dic
         d = dict(x=_list(r[:, 0]), y=_list(r[:, 1]))
         if dims == 3:
             d["z"] = _list(r[:, 2])
-        traces.append(dict(type=kind, mode="markers", name="mean", legendgroup=group, showlegend=False,
-                           text=["mean of the states: what the classifier reads"],
+        traces.append(dict(type=kind, mode="markers", name=tr("plot.mean_short"), legendgroup=group, showlegend=False,
+                           text=[tr("plot.mean")],
                            hovertemplate="%{text}<extra></extra>",
                            marker=dict(color=color, size=6 if dims == 3 else 12, symbol="x"), **d, **where))
     return traces
@@ -192,7 +196,7 @@ def trajectory_figure(panels: list[dict], class_names: Sequence[str], dims: int 
     n = len(panels)
     height = 150 + panel_height * n
     domains = _rows(n, 120 / height if n > 1 else 0.0)  # room for the axis title above the next panel's title
-    layout = _layout(height, title or "Hidden-state trajectory", top=60)
+    layout = _layout(height, title or tr("plot.trajectory"), top=60)
     layout["margin"].update(b=20)
     layout["legend"].update(yanchor="top", y=-80 / height)  # below the axis title: it wraps on phones
     data: list[dict] = []
@@ -222,7 +226,7 @@ def small_multiples_figure(panels: list[dict], class_names: Sequence[str], cols:
     n = max(1, len(panels))
     rows = -(-n // cols)
     height = 140 + cell_height * rows
-    layout = _layout(height, "Trajectories: one panel per model and direction", top=60)
+    layout = _layout(height, tr("plot.small_multiples"), top=60)
     layout["legend"].update(yanchor="top", y=-20 / height)
     layout["margin"].update(l=15, r=15, b=20)
     data: list[dict] = []
@@ -251,13 +255,14 @@ def prefix_figure(tokens: Sequence[str], probs: np.ndarray, class_names: Sequenc
     probs = np.asarray(probs, dtype=float)
     words = [esc(t) for t in tokens]
     x = list(range(1, len(words) + 1))
-    data = [dict(type="scatter", x=x, y=_list(probs[:, c]), mode="lines+markers", name=name,
-                 line=dict(color=class_color(c), width=2.5), customdata=words,
-                 hovertemplate="after '%{customdata}': %{y:.3f}<extra>" + esc(name) + "</extra>")
+    after = tr("plot.after_word")
+    data = [dict(type="scatter", x=x, y=_list(probs[:, c]), mode="lines+markers", name=class_label(name),
+                 line=dict(color=class_color(c), width=2.5), marker=dict(symbol=class_symbol(c)), customdata=words,
+                 hovertemplate=after + " '%{customdata}': %{y:.3f}<extra>" + esc(class_label(name)) + "</extra>")
             for c, name in enumerate(class_names)]
-    layout = _layout(height, "Prediction as it reads", top=70)
-    layout["xaxis"] = _word_axis(words, title=dict(text="words read so far"))
-    layout["yaxis"] = dict(AXIS, range=[0, 1.02], title=dict(text="probability"))
+    layout = _layout(height, tr("plot.prefix"), top=70)
+    layout["xaxis"] = _word_axis(words, title=dict(text=tr("plot.words_read")))
+    layout["yaxis"] = dict(AXIS, range=[0, 1.02], title=dict(text=tr("plot.probability")))
     return _figure(data, layout)
 
 
@@ -285,13 +290,15 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
                           thickness=12, x=1.01, tickvals=[zmin, (zmin + zmax) / 2, zmax],
                           tickformat=".2~f", tickfont=dict(size=10), outlinewidth=0),
             customdata=[words] * matrix.shape[0],
-            hovertemplate="word '%{customdata}', unit %{y}<br>" + esc(name) + " = %{z:.3f}<extra></extra>"))
+            hovertemplate=tr("plot.word") + " '%{customdata}', " + tr("plot.unit") + " %{y}<br>" + esc(name) +
+                          " = %{z:.3f}<extra></extra>"))
         layout[xa] = _word_axis(words, domain=[0, 1], anchor=ys, showgrid=False)
         if k:
             layout[xa]["matches"] = "x"
         layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs, autorange="reversed", showgrid=False,
-                          title=dict(text="unit", font=dict(size=11)))
-        layout["annotations"].append(_subplot_title(f"{esc(name)}  (colour: {zmin:.3g} to {zmax:.3g})", (0, 1), ydom))
+                          title=dict(text=tr("plot.unit"), font=dict(size=11)))
+        layout["annotations"].append(_subplot_title(tr("plot.colour_range", name=esc(name), low=f"{zmin:.3g}",
+                                                       high=f"{zmax:.3g}"), (0, 1), ydom))
     return _figure(data, layout)
 
 
@@ -301,12 +308,13 @@ def compare_figure(model_names: Sequence[str], probs: np.ndarray, class_names: S
                    height: int = 360) -> go.Figure:
     """Grouped bars: each model's class probabilities for the same headline."""
     probs = np.asarray(probs, dtype=float)
-    data = [dict(type="bar", x=list(model_names), y=_list(probs[:, c]), name=name, marker=dict(color=class_color(c)),
-                 hovertemplate="%{x}: %{y:.3f}<extra>" + esc(name) + "</extra>")
+    data = [dict(type="bar", x=list(model_names), y=_list(probs[:, c]), name=class_label(name),
+                 marker=dict(color=class_color(c)),
+                 hovertemplate="%{x}: %{y:.3f}<extra>" + esc(class_label(name)) + "</extra>")
             for c, name in enumerate(class_names)]
-    layout = _layout(height, "Every model on the first headline", top=80, barmode="group")
+    layout = _layout(height, tr("plot.compare"), top=80, barmode="group")
     layout["xaxis"] = dict(AXIS)
-    layout["yaxis"] = dict(AXIS, range=[0, 1], title=dict(text="probability"))
+    layout["yaxis"] = dict(AXIS, range=[0, 1], title=dict(text=tr("plot.probability")))
     return _figure(data, layout)
 
 
@@ -326,20 +334,21 @@ def confusion_figure(confusion: np.ndarray, class_names: Sequence[str], height: 
     n = len(m)
     cell = lambda i, j: f"{int(m[i, j]):,}<br>{100 * m[i, j] / rows[i, 0]:.1f}%"  # noqa: E731
     grid = lambda keep, f, off: [[f(i, j) if keep[i, j] else off for j in range(n)] for i in range(n)]  # noqa: E731
+    class_names = [class_label(c) for c in class_names]
     common = dict(type="heatmap", x=list(class_names), y=list(class_names), texttemplate="%{text}",
                   xgap=2, ygap=2, hovertemplate="true %{y}, predicted %{x}: %{z:,}<extra></extra>")
     worst = float(m[~diag].max()) if (~diag).any() and m[~diag].max() > 0 else 1.0
     # the diagonal is always dark blue (most headlines are right): white text there, dark text on the errors
-    data = [dict(common, z=grid(diag, lambda i, j: float(m[i, j]), None), text=grid(diag, cell, ""), name="correct",
+    data = [dict(common, z=grid(diag, lambda i, j: float(m[i, j]), None), text=grid(diag, cell, ""), name=tr("plot.correct"),
                  colorscale=CORRECT_SCALE, zmin=0, zmax=float(rows.max()), textfont=dict(color="white", size=12),
-                 colorbar=dict(title=dict(text="correct", side="right"), x=1.02, y=0.75, len=0.45, thickness=10)),
-            dict(common, z=grid(~diag, lambda i, j: float(m[i, j]), None), text=grid(~diag, cell, ""), name="errors",
+                 colorbar=dict(title=dict(text=tr("plot.correct"), side="right"), x=1.02, y=0.75, len=0.45, thickness=10)),
+            dict(common, z=grid(~diag, lambda i, j: float(m[i, j]), None), text=grid(~diag, cell, ""), name=tr("plot.errors"),
                  colorscale=ERROR_SCALE, zmin=0, zmax=worst, textfont=dict(color="#111111", size=12),
-                 colorbar=dict(title=dict(text="errors", side="right"), x=1.02, y=0.22, len=0.45, thickness=10))]
-    layout = _layout(height, "Confusion matrix (test set)", top=50)
+                 colorbar=dict(title=dict(text=tr("plot.errors"), side="right"), x=1.02, y=0.22, len=0.45, thickness=10))]
+    layout = _layout(height, tr("plot.confusion"), top=50)
     layout["margin"].update(r=80)
-    layout["xaxis"] = dict(title=dict(text="predicted class"), automargin=True)
-    layout["yaxis"] = dict(title=dict(text="true class"), autorange="reversed", automargin=True)
+    layout["xaxis"] = dict(title=dict(text=tr("plot.predicted_class")), automargin=True)
+    layout["yaxis"] = dict(title=dict(text=tr("plot.true_class")), autorange="reversed", automargin=True)
     return _figure(data, layout)
 
 
@@ -357,19 +366,19 @@ def training_curves_figure(epochs: list[dict], height: int = 380, best_epoch: in
             continue
         xs, ys, _, _ = _axis_names(k)
         data.append(dict(type="scatter", x=x, y=[e.get(key) for e in epochs], mode="lines+markers",
-                         name=key.replace("_", " "), line=dict(color=color, dash=dash), xaxis=xs, yaxis=ys))
-    layout = _layout(height, "Training curves", top=50)
+                         name=tr(f"plot.{key}"), line=dict(color=color, dash=dash), xaxis=xs, yaxis=ys))
+    layout = _layout(height, tr("plot.curves"), top=50)
     layout["margin"].update(b=110)  # the legend goes below the axes: above, it wraps into the title on a phone
-    for k, ((xdom, ydom), name) in enumerate(zip(_grid(2, 2, 0.14, 0), ("loss", "accuracy"))):
+    for k, ((xdom, ydom), name) in enumerate(zip(_grid(2, 2, 0.14, 0), (tr("plot.loss"), tr("plot.accuracy")))):
         xs, ys, xa, ya = _axis_names(k)
         layout[xa] = dict(AXIS, domain=list(xdom), anchor=ys, tickmode="auto", nticks=7, tickformat="d",
-                          title=dict(text="epoch"))
+                          title=dict(text=tr("plot.epoch")))
         layout[ya] = dict(AXIS, domain=[0, 0.92], anchor=xs, title=dict(text=name))
     layout["legend"].update(yanchor="top", y=-0.3)
     if best_epoch is not None:
         layout["shapes"] = [dict(type="line", x0=best_epoch, x1=best_epoch, y0=0, y1=0.92, xref=f"x{'' if k == 0 else 2}",
                                  yref="paper", line=dict(color="#555", dash="dot", width=1.5)) for k in (0, 1)]
-        layout["annotations"].append(dict(text=f"kept: epoch {best_epoch}", x=best_epoch, y=0.92, xref="x2", yref="paper",
+        layout["annotations"].append(dict(text=tr("plot.kept", epoch=best_epoch), x=best_epoch, y=0.92, xref="x2", yref="paper",
                                           yanchor="bottom", showarrow=False, font=dict(size=11, color="#555")))
     return _figure(data, layout)
 
@@ -378,9 +387,9 @@ def drift_figure(ks: Sequence[int], probs: dict[str, np.ndarray], drift: dict[st
                  target: int, class_names: Sequence[str], selected_k: int | None = None,
                  height: int = 500) -> go.Figure:
     """Padding drift: P(target class) and distance of the final state from the k = 0 state, per model."""
-    layout = _layout(height, "Why packing matters", top=80)
+    layout = _layout(height, tr("plot.packing"), top=80)
     domains = _rows(2, 70 / height)
-    titles = [f"P({esc(class_names[target])}) with k pads appended", "distance of the final state from the k = 0 state"]
+    titles = [tr("plot.drift_prob", name=esc(class_label(class_names[target]))), tr("plot.drift_dist")]
     data = []
     for i, (name, p) in enumerate(probs.items()):
         color = PATH_COLORS[(i + 1) % len(PATH_COLORS)]
@@ -391,11 +400,11 @@ def drift_figure(ks: Sequence[int], probs: dict[str, np.ndarray], drift: dict[st
     for k, (ydom, text) in enumerate(zip(domains, titles)):
         xs, ys, xa, ya = _axis_names(k)
         layout[xa] = dict(AXIS, domain=[0, 1], anchor=ys, **({"matches": "x"} if k else {}),
-                          **({"title": dict(text="k = padding tokens appended")} if k else {}))
+                          **({"title": dict(text=tr("plot.k_axis"))} if k else {}))
         layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs)
         layout["annotations"].append(_subplot_title(text, (0, 1), ydom))
-    layout["yaxis"].update(range=[0, 1.02], title=dict(text="probability"))
-    layout["yaxis2"].update(rangemode="tozero", title=dict(text="L2 distance"))
+    layout["yaxis"].update(range=[0, 1.02], title=dict(text=tr("plot.probability")))
+    layout["yaxis2"].update(rangemode="tozero", title=dict(text=tr("plot.l2")))
     layout["legend"].update(yanchor="top", y=-0.2, x=0)  # below: at phone width a legend on top covers the titles
     if selected_k is not None:
         layout["shapes"] = [dict(type="line", x0=selected_k, x1=selected_k, y0=0, y1=1, xref="x", yref="paper",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -21,9 +22,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import cards
 from . import inspect as ins
 from . import lesson_views
 from . import plots
+from . import i18n
+from .i18n import class_label
 from .checkpoint import Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
 from .lessons import load_lessons
 from .predict import Predictor, TorchPredictor
@@ -56,12 +60,6 @@ MULTI_EXAMPLE = "\n".join(EXAMPLES[:4])
 # retrained lesson-lstm's answer visibly moves with padding: Sports at k = 0, Business from k = 1 on.
 PACKING_EXAMPLE = "Stadium deal lifts the builder's shares"
 
-
-POOLING_WORDS = {
-    "mean": "mean over the real words",
-    "last": "state at the last real word",
-    "last_padded": "state after the padding steps (the lesson's unpacked LSTM)",
-}
 
 
 class InputError(ValueError):
@@ -266,11 +264,11 @@ def split_headlines(text: str | None) -> tuple[list[str], list[str]]:
     lines = [line for line in lines if line]
     notes = []
     if len(lines) > MAX_HEADLINES:
-        notes.append(f"{len(lines)} headlines given; only the first {MAX_HEADLINES} are analysed.")
+        notes.append(i18n.tr("note.too_many", given=len(lines), kept=MAX_HEADLINES))
         lines = lines[:MAX_HEADLINES]
     for i, line in enumerate(lines):
         if len(line) > MAX_CHARS:
-            notes.append(f"Headline {i + 1} has {len(line):,} characters; only the first {MAX_CHARS:,} are read.")
+            notes.append(i18n.tr("note.too_long", index=i + 1, chars=f"{len(line):,}", kept=f"{MAX_CHARS:,}"))
             lines[i] = line[:MAX_CHARS]
     return lines, notes
 
@@ -286,14 +284,12 @@ def first_headline(text: str | None) -> tuple[str, list[str]]:
 
 def vocabulary_notes(entry: ModelEntry, headline: str, index: int = 0) -> list[str]:
     tokens = entry.ckpt.vocab.tokenize(headline)
-    where = f"headline {index + 1}" if index else "the headline"
     if not tokens:
-        return [f"No words found in {where}; the model saw a single unknown word."]
+        return [i18n.tr("note.no_words", index=index + 1)]
     if not any(t in entry.ckpt.vocab for t in tokens):
-        return [f"None of the words of {where} are in {entry.name}'s vocabulary; "
-                "the prediction is what the model answers for unknown words only."]
+        return [i18n.tr("note.all_unknown", index=index + 1, model=entry.name)]
     if len(tokens) > ins.DEFAULT_MAX_TOKENS:
-        return [f"{where.capitalize()} has {len(tokens)} words; the model reads the first {ins.DEFAULT_MAX_TOKENS}."]
+        return [i18n.tr("note.too_many_words", index=index + 1, words=len(tokens), kept=ins.DEFAULT_MAX_TOKENS)]
     return []
 
 
@@ -396,12 +392,13 @@ def trajectory_panels(entry: ModelEntry, headlines: list[str], traces: list[ins.
                 xyz, tokens = xyz[::-1], tokens[::-1]
             paths.append({"name": headline, "coords": xyz, "tokens": tokens,
                           "readout": coords["readout"] if mean_pool else None})
+        direction = i18n.tr(f"plot.{ins.DIRECTION_NAMES[d]}")
         if proj.num_directions == 1:
-            title = f"{entry.name}" if compact else f"{entry.name}: hidden state after each word"
+            title = f"{entry.name}" if compact else i18n.tr("plot.trajectory_panel", model=entry.name)
         else:
-            arrow = "reads left → right" if d == 0 else "reads right → left"
-            title = f"{entry.name} {ins.DIRECTION_NAMES[d]}" if compact else \
-                f"{entry.name}, {ins.DIRECTION_NAMES[d]} direction ({arrow})"
+            arrow = i18n.tr("plot.left_right" if d == 0 else "plot.right_left")
+            title = f"{entry.name} {direction}" if compact else \
+                i18n.tr("plot.trajectory_dir", model=entry.name, direction=direction, arrow=arrow)
         panels.append({"title": title, "cloud": proj.clouds[d], "labels": proj.labels, "paths": paths,
                        "axis": _axis_labels(proj, d)})
     return panels
@@ -410,7 +407,7 @@ def trajectory_panels(entry: ModelEntry, headlines: list[str], traces: list[ins.
 def trajectory_view(reg: Registry, headlines: list[str], model: str, dims: int = 2):
     entry = reg.get(model)
     if entry.projection is None:
-        return plots.message_figure(lesson_views.NO_TRAJECTORY.format(name=entry.name))
+        return plots.message_figure(i18n.tr("note.no_trajectory", model=entry.name))
     shown = headlines[:MAX_PATHS]
     traces = [reg.trace(model, h) for h in shown]
     return plots.trajectory_figure(trajectory_panels(entry, shown, traces), entry.ckpt.class_names, dims=dims)
@@ -422,25 +419,32 @@ def internals_choices(reg: Registry, model: str) -> list[str]:
     return [f"layer {l + 1} {ins.DIRECTION_NAMES[d]}" for l in range(cfg.num_layers) for d in range(cfg.num_directions)]
 
 
+def internals_label(choice: str) -> str:
+    """'layer 1 forward' (the value) -> its label in the current language."""
+    _, layer, direction = choice.split()
+    return i18n.tr("plot.layer", layer=layer, direction=i18n.tr(f"plot.{direction}"))
+
+
 def internals_view(reg: Registry, headline: str, model: str, choice: str | None = None):
     """Heatmaps (units x words) of hidden state, cell state and gates for one layer/direction."""
     entry = reg.get(model)
     if not entry.ckpt.config.is_recurrent:
-        return plots.message_figure(lesson_views.NO_CELLS.format(name=entry.name))
+        return plots.message_figure(i18n.tr("note.no_cells", model=entry.name))
     tr = reg.trace(model, headline)
     choices = internals_choices(reg, model)
     choice = choice if choice in choices else choices[-1 if entry.ckpt.config.num_directions == 1 else
                                                         len(choices) - entry.ckpt.config.num_directions]
     layer_s, direction_s = choice.split()[1], choice.split()[2]
     cell = tr.cell_trace(int(layer_s) - 1, ins.DIRECTION_NAMES.index(direction_s))
-    panels = [("hidden state h", cell.hidden.T, (-1.0, 1.0))]
+    panels = [(i18n.tr("plot.hidden_state"), cell.hidden.T, (-1.0, 1.0))]
     if cell.cell is not None:
         bound = max(1.0, float(np.abs(cell.cell).max()))
-        panels.append(("cell state c", cell.cell.T, (-bound, bound)))
+        panels.append((i18n.tr("plot.cell_state"), cell.cell.T, (-bound, bound)))
     for name, values in cell.gates.items():
         signed = name in ("cell candidate", "candidate")
-        panels.append((name, values.T, (-1.0, 1.0) if signed else (0.0, 1.0)))
-    title = f"{entry.name}, {choice}" + ("" if entry.gated else " (a simple RNN has no gates)")
+        panels.append((i18n.tr("plot.gate_" + name.replace(" ", "_")), values.T, (-1.0, 1.0) if signed else (0.0, 1.0)))
+    title = i18n.tr("plot.internals", model=entry.name, choice=internals_label(choice)) + \
+        ("" if entry.gated else i18n.tr("plot.no_gates"))
     return plots.internals_figure(tr.tokens, panels, title=title)
 
 
@@ -451,8 +455,17 @@ def highlighted_importance(tokens: list[str], scores: np.ndarray, known: list[bo
     for i, (tok, s, k) in enumerate(zip(tokens, scores, known)):
         if i:
             out.append((" ", None))
-        out.append((tok if k else f"{tok} (unknown)", round(float(s) / scale, 4)))
+        out.append((tok if k else f"{tok} ({i18n.tr('note.unknown_suffix')})", round(float(s) / scale, 4)))
     return out
+
+
+NON_LATIN = re.compile(r"[^\W\d_A-Za-z\u00C0-\u024F]")  # a letter outside the Latin alphabets
+
+
+def not_english(headline: str) -> bool:
+    """True when most letters are not Latin (Korean, Chinese, Cyrillic, ...): the models read English only."""
+    letters = [c for c in headline if c.isalpha()]
+    return bool(letters) and sum(bool(NON_LATIN.match(c)) for c in letters) > len(letters) / 2
 
 
 def headline_table(reg: Registry, entry: ModelEntry, headlines: list[str], probs: np.ndarray) -> pd.DataFrame:
@@ -461,10 +474,10 @@ def headline_table(reg: Registry, entry: ModelEntry, headlines: list[str], probs
     for i, (h, p) in enumerate(zip(headlines, probs)):
         tokens = entry.ckpt.vocab.tokenize(h)
         unknown = sum(t not in entry.ckpt.vocab for t in tokens)
-        rows.append({"#": i + 1, "headline": h, "predicted": classes[int(np.argmax(p))],
-                     **{c: round(float(v), 4) for c, v in zip(classes, p)},
-                     "unknown words": f"{unknown}/{len(tokens)}"})
-    return pd.DataFrame(rows, columns=["#", "headline", "predicted", *classes, "unknown words"])
+        answer = (i18n.tr("note.not_english_label") if not_english(h) else class_label(classes[int(np.argmax(p))]))
+        rows.append([i + 1, h, answer, *(round(float(v), 4) for v in p), f"{unknown}/{len(tokens)}"])
+    columns = [i18n.tr(k) for k in ("card.col_index", "card.col_headline", "card.col_predicted")]
+    return pd.DataFrame(rows, columns=[*columns, *map(class_label, classes), i18n.tr("card.col_unknown")])
 
 
 @dataclass
@@ -485,8 +498,9 @@ class PageResult:
 
 
 def empty_page(message: str) -> PageResult:
+    """No input: a message everywhere, and no table at all (not an empty one with columns "1 2 3")."""
     fig = plots.message_figure(message)
-    return PageResult(None, pd.DataFrame(), notes_markdown([message]), fig, fig, [], fig)
+    return PageResult(None, None, notes_markdown([message]), fig, fig, [], fig)
 
 
 def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_choice: str | None = None) -> PageResult:
@@ -494,12 +508,12 @@ def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_
     entry = reg.get(model)
     headlines, notes = split_headlines(text)
     if not headlines:
-        return empty_page("Type a headline (or several, one per line), or click an example.")
+        return empty_page(i18n.tr("note.empty"))
     probs = entry.predictor.predict_proba(headlines)
-    for i, h in enumerate(headlines):
-        notes += vocabulary_notes(entry, h, i)
+    for i, h in enumerate(headlines):  # a non-English headline gets one note in the reader's language
+        notes += [i18n.tr("note.not_english", index=i + 1)] if not_english(h) else vocabulary_notes(entry, h, i)
     if len(headlines) > MAX_PATHS:
-        notes.append(f"The trajectory plot shows the first {MAX_PATHS} headlines.")
+        notes.append(i18n.tr("note.paths_shown", n=MAX_PATHS))
     if entry.projection_note:
         notes.append(entry.projection_note)
     first = headlines[0]
@@ -507,7 +521,7 @@ def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_
     prefix = ins.prefix_probabilities(entry.ckpt.model, tr.ids)
     importance = ins.occlusion_importance(entry.ckpt.model, tr.ids)
     return PageResult(
-        label={c: float(p) for c, p in zip(entry.ckpt.class_names, probs[0])},
+        label=None if not_english(first) else {c: float(p) for c, p in zip(entry.ckpt.class_names, probs[0])},
         table=headline_table(reg, entry, headlines, probs),
         notes=notes_markdown(notes),
         trajectory=trajectory_view(reg, headlines, model, dims),
@@ -522,7 +536,7 @@ def compare_view(reg: Registry, text: str):
     """Every model on the same headlines: bars for the first, a table for all, small-multiple paths."""
     headlines, notes = split_headlines(text)
     if not headlines:
-        msg = "Type a headline (or several, one per line) to compare the models."
+        msg = i18n.tr("note.compare_empty")
         fig = plots.message_figure(msg)
         return fig, pd.DataFrame(), fig, notes_markdown([msg])
     classes = list(reg.class_names)
@@ -533,110 +547,30 @@ def compare_view(reg: Registry, text: str):
     for i, h in enumerate(headlines):
         for n in names:
             p = all_probs[n][i]
-            rows.append({"#": i + 1, "headline": h, "model": n, "predicted": classes[int(np.argmax(p))],
-                         **{c: round(float(v), 4) for c, v in zip(classes, p)}})
-    table = pd.DataFrame(rows, columns=["#", "headline", "model", "predicted", *classes])
+            rows.append([i + 1, h, n, class_label(classes[int(np.argmax(p))]), *(round(float(v), 4) for v in p)])
+    columns = [i18n.tr(k) for k in ("card.col_index", "card.col_headline", "card.col_model", "card.col_predicted")]
+    table = pd.DataFrame(rows, columns=[*columns, *map(class_label, classes)])
     shown = headlines[:COMPARE_PATHS]
     panels = []
     for n in names:
         entry = reg.get(n)
         if entry.projection is None:  # the bag: nothing to draw; said in the notes
-            notes.append(lesson_views.NO_TRAJECTORY.format(name=n))
+            notes.append(i18n.tr("note.no_trajectory", model=n))
             continue
         panels += trajectory_panels(entry, shown, [reg.trace(n, h) for h in shown], compact=True)
     if len(headlines) > COMPARE_PATHS:
-        notes.append(f"The small multiples show the first {COMPARE_PATHS} headlines.")
+        notes.append(i18n.tr("note.small_multiples", n=COMPARE_PATHS))
     return bars, table, plots.small_multiples_figure(panels, classes), notes_markdown(notes)
 
 
 def model_card(reg: Registry, model: str):
-    """(Markdown, confusion-matrix figure, training-curves figure) from the checkpoint's files."""
-    entry = reg.get(model)
-    ckpt, cfg = entry.ckpt, entry.ckpt.config
-    m, test = ckpt.metrics, ckpt.test_metrics
-    arch = (f"embedding {cfg.vocab_size:,} × {cfg.embed_dim} → "
-            f"{cfg.num_layers} × {'bidirectional ' if cfg.bidirectional else ''}{cfg.cell.upper()} "
-            f"({cfg.hidden_size} units{' per direction' if cfg.bidirectional else ''}) → "
-            f"{POOLING_WORDS[cfg.pooling]} → "
-            f"linear {cfg.state_size} → {cfg.num_classes}")
-    if not cfg.is_recurrent:  # the bag of embeddings
-        arch = (f"embedding {cfg.vocab_size:,} × {cfg.embed_dim} → mean of the word embeddings (no recurrence, "
-                f"word order ignored) → linear {cfg.state_size} → {cfg.num_classes}")
-    lines = [f"### {ckpt.name}", html.escape(ckpt.description), "",
-             "| | |", "|---|---|",
-             f"| architecture | {arch} |",
-             f"| parameters | {ckpt.model.num_parameters():,} |",
-             f"| dropout | {cfg.dropout} |"]
-    data = m.get("data", {})
-    if data:
-        lines.append(f"| training data | {data.get('path', '?')}: {data.get('train_rows', '?'):,} rows for training, "
-                     f"{data.get('val_rows', '?'):,} for validation |" if isinstance(data.get('train_rows'), int)
-                     else f"| training data | {html.escape(str(data))} |")
-    epochs = m.get("epochs", [])
-    if epochs:
-        last = epochs[-1]
-        lines.append(f"| epochs | {len(epochs)} (best validation accuracy {m.get('best_val_accuracy', last.get('val_accuracy', float('nan'))):.3f}) |")
-    settings = m.get("settings", {})
-    if settings:
-        lines.append("| settings | " + ", ".join(f"{k}={v}" for k, v in settings.items()) + " |")
-    if test:
-        lines += ["", f"**Test accuracy: {test['accuracy']:.3f}** on {test.get('n', '?'):,} test headlines.", "",
-                  "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-        for c, s in test.get("per_class", {}).items():
-            lines.append(f"| {c} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s.get('support', '')} |")
-        confusion = plots.confusion_figure(np.asarray(test["confusion"]), ckpt.class_names)
-    else:
-        lines += ["", "_No test metrics yet: run `python -m rnn_demo.evaluate --checkpoint "
-                  f"{_shown_path(ckpt.path)} --data ../shared/data/ag_news/test.csv --save`._"]
-        confusion = plots.message_figure("no test metrics in this checkpoint yet")
-    proj = entry.projection.meta if entry.projection is not None else {}
-    if entry.projection is None:
-        lines += ["", lesson_views.NO_TRAJECTORY.format(name=ckpt.name)]
-    elif entry.projection_note:
-        lines += ["", f"_Projection: {html.escape(entry.projection_note)}_"]
-    elif proj.get("reference"):
-        ref = proj["reference"]
-        lines += ["", f"Trajectory projection: PCA fitted once on the per-word states of {ref['rows']:,} reference "
-                  f"headlines ({ref['per_class']} per class, seed {ref['seed']}, from {ref['file']})."]
-    curves = (plots.training_curves_figure(epochs, best_epoch=ckpt.metrics.get("best_epoch")) if epochs
-              else plots.message_figure("no training history"))
-    return "\n".join(lines), confusion, curves
+    """(Markdown, confusion-matrix figure, training-curves figure); see `cards.model_card`."""
+    return cards.model_card(reg, model, shown_path=_shown_path)
 
 
 def packing_view(reg: Registry, text: str, k: int):
-    """Padding drift of the lesson's unpacked LSTM vs the packed one, for the first headline."""
-    missing = [n for n in PACKING_PAIR if n not in reg.entries]
-    if missing:
-        msg = f"This view needs the checkpoints {', '.join(PACKING_PAIR)}; missing: {', '.join(missing)}."
-        return plots.message_figure(msg), notes_markdown([msg])
-    headlines, _ = split_headlines(text)
-    if not headlines:
-        msg = "Type a headline to see what padding does."
-        return plots.message_figure(msg), notes_markdown([msg])
-    headline = headlines[0]
-    k = int(max(0, min(MAX_PADS, k)))
-    classes = reg.class_names
-    probs, drift = {}, {}
-    for n in PACKING_PAIR:
-        entry = reg.get(n)
-        _, ids, _ = ins.encode_one(entry.ckpt.vocab, headline)
-        p, feats = ins.padding_drift(entry.ckpt.model, ids, MAX_PADS)
-        probs[n], drift[n] = p, np.linalg.norm(feats - feats[0], axis=1)
-    target = int(np.argmax(probs[PACKING_PAIR[1]][0]))
-    fig = plots.drift_figure(list(range(MAX_PADS + 1)), probs, drift, target, classes, selected_k=k)
-    lines = [f"With **k = {k}** padding tokens appended (as when this headline shares a batch with one "
-             f"{k} words longer):", "", "| model | answer (probability) | state moved by |", "|---|---|---:|"]
-    for n in PACKING_PAIR:  # three columns: readable at phone width; every probability is in the chart's hover
-        p = probs[n][k]
-        lines.append(f"| {n} | {classes[int(np.argmax(p))]} ({float(p.max()):.3f}) | {drift[n][k]:.3f} |")
-    changes = [k2 for k2 in range(MAX_PADS + 1)
-               if int(np.argmax(probs[PACKING_PAIR[0]][k2])) != int(np.argmax(probs[PACKING_PAIR[0]][0]))]
-    lines += ["", (f"{PACKING_PAIR[0]} changes its answer from k = {changes[0]} on." if changes else
-                   f"On this headline {PACKING_PAIR[0]}'s answer holds up to k = {MAX_PADS}; its probabilities "
-                   "still drift.") + f" {PACKING_PAIR[1]} gives the same answer for every k.",
-              "", "The two models differ already at k = 0 because they are two separately trained networks with "
-                  "different weights; what to watch is whether each one's answer moves as k grows."]
-    return fig, "\n".join(lines)
+    """Padding drift of the lesson's unpacked LSTM vs the packed one; see `cards.packing_view`."""
+    return cards.packing_view(reg, text, k, PACKING_PAIR, MAX_PADS, split_headlines)
 
 
 def configure_torch(threads: int = 1) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -53,14 +54,14 @@ def test_pick_type_read_see_and_nothing_executes(server, browser, tmp_path):
 
     model = "gru" if "gru" in SHIPPED else SHIPPED[0]
     page.click("#model input")
-    page.get_by_role("option", name=f"{model} — ").first.click()
-    page.wait_for_function(f"document.body.innerText.includes('{model} —')")
+    page.get_by_role("option", name=model, exact=True).first.click()
+    page.wait_for_function(f"document.querySelector('#model-info').innerText.startsWith('{model}:')")
 
     page.fill("#headlines textarea", INJECTED + "\nOlympic champion announces retirement")
     page.click("#read")
     page.wait_for_function("document.querySelector('#table') && "
                            "document.querySelector('#table').innerText.includes('Olympic champion')", timeout=60_000)
-    label = page.inner_text("#label")
+    label = page.inner_text("#answer")
     assert any(c in label for c in ("World", "Sports", "Business", "Sci/Tech")) and "%" in label
     table = page.inner_text("#table")
     assert "<script>window.__xss=2</script>" in table  # shown as text ...
@@ -72,6 +73,7 @@ def test_pick_type_read_see_and_nothing_executes(server, browser, tmp_path):
     assert page.locator("#prefix .scatterlayer .trace").count() == 4  # one line per class
     assert page.locator("#internals .hm, #internals .heatmaplayer image, #internals image").count() > 0
     assert "stocks" in page.inner_text("#importance")
+    assert re.search(r"[+-]\d+\.\d", page.inner_text("#importance"))  # each word's number, not only a colour
     page.screenshot(path=str(tmp_path / "laptop.png"), full_page=True)
     assert (tmp_path / "laptop.png").stat().st_size > 10_000
 

@@ -1,0 +1,161 @@
+"""The app's languages: translation files as data, and the language of the current request.
+
+Translations live in `rnn_demo/locales/LANG.json` (flat {key: text}; one file per language, so
+adding a language is adding a file). The app uses keys `app.*`, `view.*`, `help.*`, `primer.*`,
+`note.*`, `plot.*`, `card.*`, `lesson.*`, `model.*` and `class.*`; the in-browser widget shares
+the files (`widget.*`, `lang.*`). `tests/test_locales.py` fails when a key is missing anywhere.
+
+Figures, tables and notes are built deep inside `service`, `plots` and `lesson_views`. Rather than
+thread a `lang` argument through every builder, a handler runs inside `with language(lang):` and
+the builders call `tr(key)`; a ContextVar keeps concurrent requests (Gradio worker threads) apart.
+Outside any `language(...)` block (the JSON API, the tests) the text is English.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+DEFAULT = "en"
+_CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("rnn_demo_language", default=DEFAULT)
+# App-side key prefixes handed to gr.I18n (the widget's keys are not needed by the page).
+APP_PREFIXES = ("app.", "view.", "help.", "primer.", "note.", "plot.", "card.", "lesson.", "model.", "class.",
+                "lang.")
+
+
+class LocaleError(ValueError):
+    """A translation file that cannot be used (names the file)."""
+
+
+@lru_cache(maxsize=1)
+def locales() -> dict[str, dict[str, str]]:
+    """{lang: {key: text}} from every LANG.json (read once); English is required (the fallback)."""
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted(LOCALES_DIR.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LocaleError(f"{path}: not readable UTF-8 JSON ({exc})") from exc
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise LocaleError(f"{path}: a translation file must be one flat JSON object of strings")
+        found[path.stem] = data
+    if DEFAULT not in found:
+        raise LocaleError(f"{LOCALES_DIR / (DEFAULT + '.json')} is missing (English is the fallback language)")
+    return found
+
+
+def languages() -> list[str]:
+    """Language codes with a file, English first."""
+    return sorted(locales(), key=lambda code: (code != DEFAULT, code))
+
+
+def current() -> str:
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def language(lang: str | None):
+    """Run the block with `lang` as the language of tr() (unknown codes fall back to English)."""
+    token = _CURRENT.set(lang if lang in locales() else DEFAULT)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def tr(key: str, lang: str | None = None, **values) -> str:
+    """The text of `key` in `lang` (default: the current request's), with {placeholders} filled.
+
+    A key missing in that language falls back to English; a key missing in English is a bug and
+    raises KeyError naming it (tests call every view, so a typo fails there, not in front of a class).
+    """
+    table = locales()
+    lang = lang or current()
+    text = table.get(lang, {}).get(key)
+    if text is None:
+        text = table[DEFAULT].get(key)
+    if text is None:
+        raise KeyError(f"translation key {key!r} is not in {LOCALES_DIR / 'en.json'}")
+    return text.format(**values) if values else text
+
+
+def class_key(name: str) -> str:
+    """'Sci/Tech' -> 'class.sci_tech' (the same rule as the widget's)."""
+    return "class." + re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def class_label(name: str, lang: str | None = None) -> str:
+    """A class name in the current language; an unknown class keeps its own name."""
+    key = class_key(name)
+    return tr(key, lang) if key in locales()[DEFAULT] else name
+
+
+_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+def choose(requested: str | None, accept_language: str | None = None) -> tuple[str, str | None]:
+    """(language, note): `?lang=` when it names a language with a file, else the best match of the
+    browser's Accept-Language header, else English. The note (English; the caller translates it)
+    says why a requested language was not used."""
+    langs = locales()
+    if requested:
+        code = requested.strip().lower()
+        if _TAG.match(code) and code.split("-")[0] in langs:
+            return code.split("-")[0], None
+        return _from_header(accept_language), "unknown_lang"
+    return _from_header(accept_language), None
+
+
+def _from_header(header: str | None) -> str:
+    langs = locales()
+    weighted = []
+    for i, part in enumerate((header or "").split(",")[:20]):  # a header of thousands of parts is not parsed
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        code = tag.strip().lower().split("-")[0]
+        if code in langs and q > 0:
+            weighted.append((-q, i, code))
+    return min(weighted)[2] if weighted else DEFAULT
+
+
+def gradio_tables() -> dict[str, dict[str, str]]:
+    """{lang: {key: text}} of the page's keys, for gr.I18n (translated in the browser)."""
+    return {lang: {k: v for k, v in table.items() if k.startswith(APP_PREFIXES)} for lang, table in locales().items()}
+
+
+# A classic <script> for the page head. Gradio's frontend picks its language from
+# navigator.language once, before a `head=` script runs, and has no URL override; it does export
+# `changeLocale` from its core module. So when the URL says ?lang=xx, this finds that module among
+# the loaded resources (its file name carries a build hash), imports the same instance and
+# switches the language. A browser test opens ?lang=ko and fails if a Gradio update breaks this.
+HEAD_SCRIPT = """<script>
+(function () {
+  var m = /[?&]lang=([A-Za-z]{2,3})(?:[-&#]|$)/.exec(window.location.search);
+  if (!m) return;
+  var lang = m[1].toLowerCase(), known = %s;
+  if (known.indexOf(lang) < 0) return;
+  document.documentElement.lang = lang;
+  function apply(tries) {
+    var core = performance.getEntriesByType('resource').map(function (r) { return r.name; })
+      .filter(function (n) { return /\\/assets\\/core-[^\\/]*\\.js$/.test(n); });
+    if (!core.length) { if (tries > 0) setTimeout(function () { apply(tries - 1); }, 50); return; }
+    import(core[0]).then(function (mod) {
+      if (typeof mod.changeLocale === 'function') { mod.changeLocale(lang); window.__rnnDemoLang = lang; }
+    });
+  }
+  apply(200);
+})();
+</script>"""
+
+
+def head_script() -> str:
+    return HEAD_SCRIPT % json.dumps(languages())

@@ -1,0 +1,143 @@
+"""Languages without a browser: every key the code asks for exists, the language follows the request,
+deep-link parameters are validated, and the views come out in Korean when asked."""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_demo import i18n, page, plots
+from rnn_demo.i18n import language, locales, tr
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = [ROOT / "app.py", *sorted((ROOT / "rnn_demo").glob("*.py"))]
+LITERAL_KEY = re.compile(r"""\b(?:tr|T|i18n\.tr)\(\s*["']([a-z_]+\.[A-Za-z0-9_.\-]+)["']\s*[,)]""")
+# tr(f"plot.{name}") and tr("lesson.mode_" + m): a family of keys sharing a prefix
+PREFIX_KEY = re.compile(r"""\b(?:tr|i18n\.tr)\(\s*f?["']([a-z_]+\.[a-z_]*)(?:\{|["']\s*\+)""")
+
+
+def test_every_literal_key_in_the_code_is_in_every_language():
+    used = {k for path in SOURCES for k in LITERAL_KEY.findall(path.read_text(encoding="utf-8"))}
+    assert len(used) > 100, len(used)  # the scan found the page's keys
+    for lang, table in locales().items():
+        assert not used - set(table), f"{lang}.json lacks {sorted(used - set(table))}"
+
+
+def test_every_prefix_key_family_exists():
+    prefixes = {k for path in SOURCES for k in PREFIX_KEY.findall(path.read_text(encoding="utf-8"))}
+    assert prefixes, "scan found no tr(f'prefix.{...}') calls"
+    for prefix in prefixes:
+        assert any(k.startswith(prefix) for k in locales()["en"]), prefix
+
+
+def test_tr_language_context_fallback_and_missing_key():
+    assert tr("app.read") == "Read"
+    with language("ko"):
+        assert tr("app.read") == "읽기"
+        assert tr("note.too_many", given=40, kept=32).startswith("제목이 40개")
+    with language("xx"):  # unknown: English
+        assert tr("app.read") == "Read"
+    with pytest.raises(KeyError, match="no.such.key"):
+        tr("no.such.key")
+
+
+def test_language_is_per_thread_of_work():
+    seen = {}
+
+    def work(lang):
+        with language(lang):
+            threading.Event().wait(0.05)
+            seen[lang] = tr("app.read")
+
+    threads = [threading.Thread(target=work, args=(lang,)) for lang in ("en", "ko")]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert seen == {"en": "Read", "ko": "읽기"}
+
+
+@pytest.mark.parametrize("requested, header, expected", [
+    ("ko", "en-US,en;q=0.9", ("ko", None)),
+    ("KO-kr", None, ("ko", None)),
+    (None, "ko-KR,ko;q=0.9,en;q=0.8", ("ko", None)),
+    (None, "fr-FR,en;q=0.5,ko;q=0.4", ("en", None)),
+    (None, None, ("en", None)),
+    ("xx", "ko", ("ko", "unknown_lang")),
+    ("<script>", None, ("en", "unknown_lang")),
+])
+def test_choose_language(requested, header, expected):
+    assert i18n.choose(requested, header) == expected
+
+
+def test_head_script_lists_the_languages_and_only_switches_known_ones():
+    script = i18n.head_script()
+    assert '["en", "ko"]' in script and "changeLocale" in script and "core-" in script
+
+
+MODELS = ["lesson-rnn", "gru"]
+
+
+def test_deep_link_valid():
+    link = page.parse_link({"model": "gru", "text": "a\nb", "tab": "Packing", "k": "7", "dims": "3", "lang": "ko"},
+                           MODELS, "lesson-rnn", 40)
+    assert (link.model, link.text, link.tab, link.k, link.dims, link.notes) == ("gru", "a\nb", "packing", 7, 3, [])
+
+
+@pytest.mark.parametrize("params, key", [
+    ({"model": "nope"}, "note.link_unknown_model"),
+    ({"tab": "settings"}, "note.link_unknown_tab"),
+    ({"k": "41"}, "note.link_bad_k"),
+    ({"k": "-3"}, "note.link_bad_k"),
+    ({"k": "seven"}, "note.link_bad_k"),
+    ({"dims": "4"}, "note.link_bad_dims"),
+    ({"lang": "xx"}, "note.link_unknown_lang"),
+    ({"text": "w " * 2000}, "note.link_long_text"),
+])
+def test_deep_link_problems_become_notes_in_every_language(params, key):
+    link = page.parse_link(params, MODELS, "lesson-rnn", 40)
+    assert [k for k, _ in link.notes] == [key]
+    assert link.model in MODELS and link.tab in page.TABS and (link.k is None or 0 <= link.k <= 40)
+    assert link.text is None or len(link.text) <= page.MAX_LINK_TEXT
+    for lang in locales():
+        assert tr(key, lang, **link.notes[0][1])  # every placeholder is given
+
+
+def test_not_english():
+    from rnn_demo.service import not_english
+    assert not_english("중앙은행이 금리를 올렸다") and not_english("Центральный банк повысил ставку")
+    assert not not_english("Central bank raises rates") and not not_english("Pokémon café opens in Zürich")
+    assert not not_english("2024: 3-1") and not_english("삼성 반도체 실적 발표, AI 수요 덕분")
+
+
+def test_answer_bars_use_the_class_palette_and_escape():
+    classes = ("World", "Sports", "Business", "Sci/Tech")
+    out = page.answer_html({"World": 0.1, "Sports": 0.7, "Business": 0.1, "Sci/Tech": 0.1}, classes)
+    assert all(c in out for c in plots.CLASS_COLORS) and "70.0%" in out
+    with language("ko"):
+        assert "스포츠" in page.answer_html({"World": 1.0}, classes)
+    assert "<b>" not in page.answer_html(None, classes, "<b>x</b>")
+
+
+def test_importance_strip_writes_numbers_and_keeps_weak_words_visible():
+    out = page.importance_html(["good", "<i>bad</i>", "zzz"], np.array([0.2, -0.01, 0.0]), [True, True, False])
+    assert "+20.0" in out and "-1.0" in out and "&lt;i&gt;" in out and "(unknown)" in out
+    alphas = [float(a) for a in re.findall(r"rgba\([\d,]+,([\d.]+)\)", out)[:3]]
+    assert min(alphas) >= 0.25
+
+
+def test_figures_and_tables_in_korean(tmp_path):
+    from app_helpers import write_tiny_checkpoints
+    from rnn_demo import service
+    reg = service.Registry(write_tiny_checkpoints(tmp_path / "ck"))
+    with language("ko"):
+        result = service.analyze_page(reg, "bank cuts rates again\nteam wins the final match", "gru")
+        card, confusion, curves = service.model_card(reg, "gru")
+        fig, md = service.packing_view(reg, "bank cuts rates", 3)
+    assert "은닉 상태" in result.trajectory.layout.title.text and "예측" in result.prefix.layout.title.text
+    assert list(result.table.columns)[:3] == ["번호", "제목", "답"] and "경제" in result.table.columns
+    assert "혼동 행렬" in confusion.layout.title.text and "| 설정 | 값 |" in card
+    assert "k = 3" in md and "패딩" in fig.layout.title.text + md
+    english = service.analyze_page(reg, "bank cuts rates again", "gru")  # outside: English, as the API
+    assert english.trajectory.layout.title.text == "Hidden-state trajectory"
