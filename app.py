@@ -168,9 +168,12 @@ def _page_outputs(result: service.PageResult):
 
 
 @localized
-def read_headlines(text: str, model: str, dims: str, cell_choice: str | None):
-    """Main tab: every output for the typed headlines."""
-    return _page_outputs(service.analyze_page(REGISTRY, text, model, _dims(dims), cell_choice))
+def read_headlines(text: str, model: str, dims: str, cell_choice: str | None, cells_open: str):
+    """Main tab: every output for the typed headlines (the heatmaps only while their section is open:
+    they are the largest figure of a Read, ~35 KB for bilstm, and below the fold)."""
+    shown = cells_open == "1"
+    outputs = _page_outputs(service.analyze_page(REGISTRY, text, model, _dims(dims), cell_choice, with_internals=shown))
+    return outputs if shown else (*outputs[:-1], gr.skip())
 
 
 @localized
@@ -354,6 +357,7 @@ def analyze(text: str, model: str = DEFAULT_MODEL) -> dict:
 with gr.Blocks(title="How recurrent networks read headlines") as demo:
     lang_box = gr.Textbox(value=i18n.DEFAULT, visible=False, elem_id="lang-state")  # the page's language
     tab_box = gr.Textbox(value="read", visible=False, elem_id="tab-state")  # the tab on screen (for links)
+    cells_open = gr.Textbox(value="0", visible=False, elem_id="cells-open")  # "1" while the heatmaps are shown
     gr.Markdown(T("app.title"), elem_id="title", elem_classes=["h1"])
     gr.Markdown(T("app.intro"))
     gr.Markdown(T("app.languages"), elem_id="languages")
@@ -402,8 +406,9 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             importance = gr.HTML(elem_id="importance")
             gr.Markdown(T("view.h_cells"))
             gr.Markdown(T("help.cells"))
-            cells = gr.Dropdown(**_cell_args(DEFAULT_MODEL), label=T("app.cells"), elem_id="cells")
-            internals = gr.Plot(label=T("view.h_cells"), show_label=False, elem_id="internals")
+            with gr.Accordion(T("app.cells_show"), open=False, elem_id="cells-section") as cells_section:
+                cells = gr.Dropdown(**_cell_args(DEFAULT_MODEL), label=T("app.cells"), elem_id="cells")
+                internals = gr.Plot(label=T("view.h_cells"), show_label=False, elem_id="internals")
         with gr.Tab(T("view.compare"), id="compare-tab") as compare_tab:
             gr.Markdown(T("view.h_compare"))
             gr.Markdown(T("help.compare"))
@@ -454,7 +459,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
 
     private = dict(api_visibility="private")
     page_outputs = [answer, table, notes, trajectory, prefix, importance, internals]
-    page_inputs = [text, model, dims, cells, lang_box]
+    page_inputs = [text, model, dims, cells, cells_open, lang_box]
     card_outputs = [model_info, cells, card, confusion, curves]
     run_btn.click(read_headlines, page_inputs, page_outputs, **private).then(None, js=SHOW_ANSWER_JS)
     text.submit(read_headlines, page_inputs, page_outputs, **private)
@@ -463,6 +468,9 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
                     [text, answer, table, notes, trajectory, prefix, importance, internals], **private)
     dims.change(redraw_trajectory, [text, model, dims, lang_box], trajectory, **private)
     cells.input(redraw_internals, [text, model, cells, lang_box], internals, **private)
+    cells_section.expand(lambda: "1", None, cells_open, queue=False, **private).then(
+        redraw_internals, [text, model, cells, lang_box], internals, **private)
+    cells_section.collapse(lambda: "0", None, cells_open, queue=False, **private)
     model.input(model_changed, [model, lang_box], card_outputs, **private).then(
         read_headlines, page_inputs, page_outputs, **private)
     compare_outputs = [compare_bars, compare_table, compare_paths, compare_notes]

@@ -30,8 +30,8 @@ def word_order_figure(model_names: Sequence[str], probs: np.ndarray, class_names
     probs: (M, 3, C) probabilities per model, variant (as written, reversed, shuffled), class.
     """
     probs = np.asarray(probs, dtype=float)
-    height = height or 140 + 70 * len(model_names)
-    layout = _layout(height, tr("lesson.order_title"), top=80,
+    height = height or 170 + 70 * len(model_names)
+    layout = _layout(height, tr("lesson.order_title"), top=110,  # room for a two-line legend on a phone
                      barmode="group", bargap=0.25, bargroupgap=0.05)
     layout["margin"].update(l=10)
     names = [esc(n) for n in model_names]
@@ -106,13 +106,13 @@ def memory_curves_figure(curves: dict[str, dict], colors: dict[str, str] | None 
     layout["xaxis"] = dict(AXIS, title=dict(text=tr("lesson.distance_axis")))
     layout["yaxis"] = dict(AXIS, type="log", exponentformat="power", dtick=1,  # labels at powers of ten only
                            title=dict(text=tr("lesson.median_axis")))
-    layout["legend"].update(yanchor="top", y=-0.2, x=0)
+    layout["legend"].update(yanchor="top", y=-0.3, x=0)  # clear of the axis title, which may wrap on a phone
     return _figure(data, layout)
 
 
 def batching_figure(results: dict[str, dict], modes: Sequence[str], height: int = 360) -> go.Figure:
     """Test accuracy per batching mode (x) for each model (one bar group per mode)."""
-    layout = _layout(height, tr("lesson.batching_title"), top=80, barmode="group")
+    layout = _layout(height, tr("lesson.batching_title"), top=110, barmode="group")
     data = []
     for i, (name, b) in enumerate(results.items()):
         ys = [b[m] for m in modes]

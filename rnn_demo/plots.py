@@ -50,6 +50,13 @@ def _list(x) -> list:
     return np.asarray(x, dtype=float).tolist()
 
 
+def _rounded(x, digits: int) -> list:
+    """Coordinates sent to the browser, rounded: a 17-digit float costs ~20 bytes of JSON, and a
+    few hundred pixels of plot cannot show more than 3 digits (the page's figures are the bulk of a
+    Read's response)."""
+    return np.round(np.asarray(x, dtype=float), digits).tolist()
+
+
 def _layout(height: int, title: str | None = None, top: int = 50, **extra) -> dict:
     layout = dict(
         height=height, template={}, paper_bgcolor="white", plot_bgcolor="white",
@@ -58,7 +65,9 @@ def _layout(height: int, title: str | None = None, top: int = 50, **extra) -> di
         hoverlabel=dict(namelength=-1), annotations=[],
     )
     if title:
-        layout["title"] = dict(text=title, x=0.01, xanchor="left", font=dict(size=14))
+        # pinned to the top edge, so a legend above the axes (which wraps to two lines on a phone) sits below it
+        layout["title"] = dict(text=title, x=0.01, xanchor="left", y=1, yref="container", yanchor="top",
+                               pad=dict(t=10), font=dict(size=14))
     layout.update(extra)
     return layout
 
@@ -119,9 +128,9 @@ def _cloud_traces(cloud, labels, class_names: Sequence[str], dims: int, showlege
         t = dict(type=kind, mode="markers", name=tr("plot.reference", name=name),
                  legendgroup=f"cloud{c}", showlegend=False, hoverinfo="name",
                  marker=dict(marker, size=2.5 if dims == 3 else 5, opacity=0.3),
-                 x=_list(pts[:, 0]), y=_list(pts[:, 1]), **where)
+                 x=_rounded(pts[:, 0], 2), y=_rounded(pts[:, 1], 2), **where)  # faint dots: 2 decimals suffice
         if dims == 3:
-            t["z"] = _list(pts[:, 2])
+            t["z"] = _rounded(pts[:, 2], 2)
         traces.append(t)
         if showlegend:  # the cloud's 25 %-opaque 4 px dots make an unreadable legend swatch
             key = dict(type=kind, mode="markers", name=tr("plot.reference", name=name), legendgroup=f"cloud{c}",
@@ -147,9 +156,9 @@ def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dic
 
     def pts(index) -> dict:
         sel = xyz[index]
-        d = dict(x=_list(sel[:, 0]), y=_list(sel[:, 1]))
+        d = dict(x=_rounded(sel[:, 0], 3), y=_rounded(sel[:, 1], 3))
         if dims == 3:
-            d["z"] = _list(sel[:, 2])
+            d["z"] = _rounded(sel[:, 2], 3)
         return d
 
     last = len(xyz) - 1
@@ -270,7 +279,7 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
                      panel_height: int = 160, title: str | None = None) -> go.Figure:
     """Stacked heatmaps (units x words): one per (name, matrix (H, T), (zmin, zmax)), shared word axis."""
     words = [esc(t) for t in tokens]
-    x = list(range(1, len(words) + 1))
+    labels = [f"{i}. {w}" for i, w in enumerate(words, 1)]  # unique categories, even for a repeated word
     n = len(panels)
     tick_room = 40 if len(words) > 8 else 20  # word labels under every panel, slanted when many
     height = 90 + (panel_height + tick_room) * n
@@ -283,16 +292,18 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
         xs, ys, xa, ya = _axis_names(k)
         signed = zmin < 0
         data.append(dict(
-            type="heatmap", z=np.round(matrix, 4).tolist(), x=x, y=list(range(1, matrix.shape[0] + 1)),
+            # z to 2 decimals (a colour cannot show more; hover gives 2), and the word named through the
+            # x category "3. word" instead of a units x words customdata grid: ~40% of the bytes of a Read
+            type="heatmap", z=np.round(matrix, 2).tolist(), x=labels, y=list(range(1, matrix.shape[0] + 1)),
             zmin=zmin, zmax=zmax, colorscale="RdBu" if signed else "Viridis", reversescale=signed,
             showscale=True, xaxis=xs, yaxis=ys,
             colorbar=dict(y=(ydom[0] + ydom[1]) / 2, len=(ydom[1] - ydom[0]) * 1.05, yanchor="middle",
                           thickness=12, x=1.01, tickvals=[zmin, (zmin + zmax) / 2, zmax],
                           tickformat=".2~f", tickfont=dict(size=10), outlinewidth=0),
-            customdata=[words] * matrix.shape[0],
-            hovertemplate=tr("plot.word") + " '%{customdata}', " + tr("plot.unit") + " %{y}<br>" + esc(name) +
-                          " = %{z:.3f}<extra></extra>"))
-        layout[xa] = _word_axis(words, domain=[0, 1], anchor=ys, showgrid=False)
+            hovertemplate=tr("plot.word") + " %{x}, " + tr("plot.unit") + " %{y}<br>" + esc(name) +
+                          " = %{z:.2f}<extra></extra>"))
+        layout[xa] = dict(_word_axis(words, domain=[0, 1], anchor=ys, showgrid=False), type="category",
+                          tickvals=labels)
         if k:
             layout[xa]["matches"] = "x"
         layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs, autorange="reversed", showgrid=False,
@@ -312,7 +323,7 @@ def compare_figure(model_names: Sequence[str], probs: np.ndarray, class_names: S
                  marker=dict(color=class_color(c)),
                  hovertemplate="%{x}: %{y:.3f}<extra>" + esc(class_label(name)) + "</extra>")
             for c, name in enumerate(class_names)]
-    layout = _layout(height, tr("plot.compare"), top=80, barmode="group")
+    layout = _layout(height, tr("plot.compare"), top=110, barmode="group")  # room for a two-line legend
     layout["xaxis"] = dict(AXIS)
     layout["yaxis"] = dict(AXIS, range=[0, 1], title=dict(text=tr("plot.probability")))
     return _figure(data, layout)

@@ -503,8 +503,11 @@ def empty_page(message: str) -> PageResult:
     return PageResult(None, None, notes_markdown([message]), fig, fig, [], fig)
 
 
-def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_choice: str | None = None) -> PageResult:
-    """The main tab: label + table for all headlines, detailed views for the first one."""
+def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_choice: str | None = None,
+                 with_internals: bool = True) -> PageResult:
+    """The main tab: label + table for all headlines, detailed views for the first one.
+
+    with_internals=False leaves the heatmaps out (None): the page draws them only while shown."""
     entry = reg.get(model)
     headlines, notes = split_headlines(text)
     if not headlines:
@@ -527,7 +530,7 @@ def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_
         trajectory=trajectory_view(reg, headlines, model, dims),
         prefix=plots.prefix_figure(tr.tokens, prefix, entry.ckpt.class_names),
         importance=highlighted_importance(tr.tokens, importance, tr.known),
-        internals=internals_view(reg, first, model, internals_choice),
+        internals=internals_view(reg, first, model, internals_choice) if with_internals else None,
         extra={"prefix": prefix, "importance": importance, "probs": probs, "trace": tr},
     )
 

@@ -71,6 +71,8 @@ def test_pick_type_read_see_and_nothing_executes(server, browser, tmp_path):
     _plot_ready(page, "trajectory")
     assert page.locator("#trajectory .scatterlayer .trace").count() > 4  # cloud + path + start/end
     assert page.locator("#prefix .scatterlayer .trace").count() == 4  # one line per class
+    page.locator("#cells-section").get_by_role("button").first.click()  # heatmaps are drawn once shown
+    _plot_ready(page, "internals")
     assert page.locator("#internals .hm, #internals .heatmaplayer image, #internals image").count() > 0
     assert "stocks" in page.inner_text("#importance")
     assert re.search(r"[+-]\d+\.\d", page.inner_text("#importance"))  # each word's number, not only a colour

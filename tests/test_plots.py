@@ -43,9 +43,10 @@ def test_trajectory_paths_are_the_projected_states(reg, model, dims):
         words = tr.tokens
         if d == 1:  # backward reads right to left: its path starts at the last word
             expected, words = expected[::-1], words[::-1]
-        assert np.allclose(path.x, expected[:, 0]) and np.allclose(path.y, expected[:, 1])
+        # the figure carries 3 decimals (plots._rounded: bytes per Read), so within half a unit of that
+        assert np.allclose(path.x, expected[:, 0], atol=5e-4) and np.allclose(path.y, expected[:, 1], atol=5e-4)
         if dims == 3:
-            assert np.allclose(path.z, expected[:, 2])
+            assert np.allclose(path.z, expected[:, 2], atol=5e-4)
         assert [t.split(". ", 1)[1] for t in path.text] == words  # tokens on hover
         ends = [t for t in fig.data if t.mode == "markers" and t.name in ("start", "end")
                 and (t.scene if dims == 3 else t.yaxis) == (path.scene if dims == 3 else path.yaxis)]
@@ -95,7 +96,7 @@ def test_internals_heatmaps_hold_the_recomputed_states(reg, model, names):
     cell = tr.cell_trace(0, 0)
     sources = {"hidden state h": cell.hidden, "cell state c": cell.cell, **cell.gates}
     for trace, name in zip(fig.data, names):
-        assert np.allclose(np.asarray(trace.z), sources[name].T, atol=1e-4)  # units x words
+        assert np.allclose(np.asarray(trace.z), sources[name].T, atol=5e-3)  # units x words, 2 decimals
     assert fig.layout.height > 100
 
 
@@ -104,7 +105,7 @@ def test_internals_of_a_chosen_layer_and_direction(reg):
         "layer 1 forward", "layer 1 backward", "layer 2 forward", "layer 2 backward"]
     tr = reg.trace("bilstm-2layer", HEADLINE)
     fig = service.internals_view(reg, HEADLINE, "bilstm-2layer", "layer 1 backward")
-    assert np.allclose(np.asarray(fig.data[0].z), tr.cell_trace(0, 1).hidden.T, atol=1e-4)
+    assert np.allclose(np.asarray(fig.data[0].z), tr.cell_trace(0, 1).hidden.T, atol=5e-3)
 
 
 def test_compare_view_shows_every_models_probabilities(reg):
