@@ -1,0 +1,144 @@
+"""How quick the page feels, measured in Chromium (Playwright + Debian chromium), median of N runs.
+
+Starts `python app.py` itself on --port, opens the page as a learner would and prints:
+
+- first load: navigation -> every Read view drawn (answer bars, table, trajectory, prediction-as-it-reads,
+  word importance) for the first example, opened as a deep link on --model;
+- Read: click -> every view updated for another example headline (a different one each run, so no
+  view is answered from the server's trace cache of the previous run);
+- 3-D toggle: click "3-D" -> the 3-D scene drawn;
+- bytes per Read: everything the browser received (all requests, as Chrome's network layer counts
+  them) between the click and the last view updated.
+
+Goals (issue 8): Read <= 300 ms for bilstm, first load <= 2 s, 3-D toggle <= 1 s, <= 40 KB per Read.
+
+    python bench/bench_page.py --runs 5 --model bilstm
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rnn_demo.service import EXAMPLES  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+GOALS = {"first load (s)": 2.0, "Read -> every view (ms)": 300, "3-D toggle (ms)": 1000, "KB per Read": 40}
+
+# every Read view shows this headline (table row, trajectory legend, word axis, importance chips)
+UPDATED_JS = """([h, w]) => {
+  const t = (s) => (document.querySelector(s) || {innerText: ''}).innerText;
+  return t('#answer').includes('%') && t('#table').includes(h) && t('#trajectory').includes(h.slice(0, 25))
+      && t('#prefix').includes(w) && t('#importance').includes(w)
+      && document.querySelector('#trajectory .js-plotly-plot .main-svg') !== null;
+}"""
+
+
+def start_app(port: int) -> tuple[subprocess.Popen, object]:
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return proc, log
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit(f"app.py did not answer on port {port} within 120 s")
+
+
+def first_word(headline: str) -> str:
+    return headline.split()[0].lower()
+
+
+def measure(url: str, model: str, runs: int) -> dict[str, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, list[float]] = {k: [] for k in GOALS}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for run in range(runs):
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            first = EXAMPLES[0]
+            t0 = time.perf_counter()
+            page.goto(url + "?" + urlencode({"model": model, "lang": "en"}))
+            page.wait_for_function(UPDATED_JS, arg=[first, first_word(first)], timeout=120_000, polling=20)
+            out["first load (s)"].append(time.perf_counter() - t0)
+
+            received = []
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.on("Network.dataReceived", lambda e: received.append(e.get("encodedDataLength") or e["dataLength"]))
+            cdp.on("Network.responseReceived", lambda e: received.append(0))
+            headline = EXAMPLES[1 + run % (len(EXAMPLES) - 1)]
+            page.fill("#headlines textarea", headline)
+            page.wait_for_timeout(200)
+            received.clear()
+            t0 = time.perf_counter()
+            page.click("#read")
+            page.wait_for_function(UPDATED_JS, arg=[headline, first_word(headline)], timeout=60_000, polling=10)
+            out["Read -> every view (ms)"].append(1000 * (time.perf_counter() - t0))
+            page.wait_for_timeout(300)  # late bytes of the same events (progress messages, end of stream)
+            out["KB per Read"].append(sum(received) / 1024)
+
+            t0 = time.perf_counter()
+            page.locator("#dims label", has_text="3-D").click()
+            page.wait_for_selector("#trajectory .gl-container canvas, #trajectory .scene canvas", timeout=60_000)
+            out["3-D toggle (ms)"].append(1000 * (time.perf_counter() - t0))
+            page.close()
+        browser.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="runs per measure (median reported; at least 5 for the README)")
+    ap.add_argument("--model", default="bilstm")
+    ap.add_argument("--port", type=int, default=7902)
+    args = ap.parse_args()
+    if args.runs < 1:
+        raise SystemExit("--runs must be >= 1")
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
+    proc, log = start_app(args.port)
+    try:
+        load_before = os.getloadavg()[0]
+        results = measure(f"http://127.0.0.1:{args.port}/", args.model, args.runs)
+        load_after = os.getloadavg()[0]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    print(f"model {args.model}, {args.runs} runs, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}")
+    print(f"| measure | median | min | max | goal |\n|---|---:|---:|---:|---:|")
+    for name, values in results.items():
+        fmt = "{:.2f}" if name.endswith("(s)") else "{:.0f}" if "ms" in name else "{:.1f}"
+        med = statistics.median(values)
+        mark = "met" if med <= GOALS[name] else "missed"
+        print(f"| {name} | {fmt.format(med)} | {fmt.format(min(values))} | {fmt.format(max(values))} | "
+              f"≤ {GOALS[name]} ({mark}) |")
+
+
+if __name__ == "__main__":
+    main()
