@@ -231,6 +231,8 @@ def memory(text: str, model: str):
 
 
 TAB_COMPONENTS: dict = {}  # deep-link tab name -> gr.Tab (filled once the layout exists)
+CARD_OUTPUTS: list = []  # model info, layer picker, card, confusion, curves (filled with the layout)
+PAGE_OUTPUTS: list = []  # the Read views, in read_headlines' order
 
 
 def open_page(request: gr.Request):
@@ -259,6 +261,13 @@ def open_page(request: gr.Request):
             out[packing_text] = link.text
     if link.k is not None:
         out[pads] = link.k
+    # The model card and the Read views in the same answer: one round trip fewer before the page is drawn.
+    # (The text box keeps what the browser sent, the first example, unless the link gives a text.)
+    with i18n.language(lang):
+        out.update(zip(CARD_OUTPUTS, model_changed.__wrapped__(link.model)))
+        shown = link.text if link.text is not None else service.EXAMPLES[0]
+        cell = _cell_args(link.model)["value"]
+        out.update(zip(PAGE_OUTPUTS[:-1], read_headlines.__wrapped__(shown, link.model, out[dims], cell, "0")))  # no heatmaps
     return out
 
 
@@ -491,11 +500,11 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
     link_btn.click(None, [model, text, packing_text, pads, lang_box, tab_box, dims], link_box, js=LINK_JS)
     TAB_COMPONENTS.update(read=read_tab, compare=compare_tab, card=card_tab, packing=packing_tab, order=order_tab,
                           memory=memory_tab, api=api_tab)
+    CARD_OUTPUTS.extend(card_outputs)
+    PAGE_OUTPUTS.extend(page_outputs)
     demo.load(open_page, None, [lang_box, model, text, packing_text, pads, dims, tabs, tab_box, link_notes,
                                 limits_md, widget_md, problems_md, api_md, examples.dataset,
-                                *TAB_COMPONENTS.values()], **private).then(
-        model_changed, [model, lang_box], card_outputs, **private).then(
-        read_headlines, page_inputs, page_outputs, **private).then(
+                                *TAB_COMPONENTS.values(), *card_outputs, *page_outputs[:-1]], **private).then(
         open_tab_view, [tab_box, text, model, lang_box], [*compare_outputs, *order_outputs, *memory_outputs],
         **private).then(
         packing, packing_inputs, [packing_plot, packing_table], **private).then(

@@ -77,17 +77,17 @@ def measure(url: str, model: str, runs: int) -> dict[str, list[float]]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for run in range(runs):
             page = browser.new_page(viewport={"width": 1366, "height": 900})
+            # network counting from the start: a stream opened before counting began would go unseen
+            received = []
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.on("Network.dataReceived", lambda e: received.append(e.get("encodedDataLength") or e["dataLength"]))
             first = EXAMPLES[0]
             t0 = time.perf_counter()
             page.goto(url + "?" + urlencode({"model": model, "lang": "en"}))
             page.wait_for_function(UPDATED_JS, arg=[first, first_word(first)], timeout=120_000, polling=20)
             out["first load (s)"].append(time.perf_counter() - t0)
 
-            received = []
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Network.enable")
-            cdp.on("Network.dataReceived", lambda e: received.append(e.get("encodedDataLength") or e["dataLength"]))
-            cdp.on("Network.responseReceived", lambda e: received.append(0))
             headline = EXAMPLES[1 + run % (len(EXAMPLES) - 1)]
             page.fill("#headlines textarea", headline)
             page.wait_for_timeout(200)
