@@ -116,9 +116,7 @@ CSS = """
 I18N = gr.I18n(**i18n.gradio_tables())
 HEAD = i18n.head_script()  # applies ?lang= to the labels translated in the browser (see rnn_demo/i18n.py)
 T = I18N  # T("key"): a label the browser shows in the page's language (static text only)
-# The lesson's order: baseline, then the lesson's three models, then the stronger ones.
-MODEL_ORDER = ("bag-of-embeddings", "lesson-rnn", "lesson-lstm", "lesson-lstm-packed", "gru", "bilstm", "bilstm-2layer")
-MODELS = sorted(REGISTRY.names, key=lambda n: (MODEL_ORDER.index(n) if n in MODEL_ORDER else len(MODEL_ORDER), n))
+MODELS = page.lesson_order(REGISTRY.names)  # the dropdown, the API tab and links list models in the lesson's order
 
 
 def localized(fn):

@@ -17,6 +17,7 @@ from . import inspect as ins
 from . import lesson_plots
 from . import plots
 from .i18n import tr
+from .page import lesson_order
 from .checkpoint import WEIGHTS_FILE
 from .lessons import (BATCHING_MODES, LESSONS_FILE, LessonsError, final_state_sensitivity, load_lessons,
                       shuffle_words)
@@ -107,7 +108,7 @@ def word_order_testset_table(reg) -> tuple[str, list[str]]:
     # three columns, so the table stays readable at phone width
     lines = [tr("lesson.order_table"), "|---|---|---|"]
     notes = []
-    for name in reg.names:
+    for name in lesson_order(reg.names):
         lessons, note = _lessons_for(reg.get(name))
         notes.append(note)
         if lessons is None:
@@ -128,7 +129,7 @@ def word_order_view(reg, text: str, seed: int = 0):
         return plots.message_figure(msg), msg
     first = next(iter(reg.entries.values()))
     variants = headline_variants(first.ckpt.vocab, headlines[0], seed)
-    names = reg.names
+    names = lesson_order(reg.names)
     probs = np.stack([word_order_probabilities(reg.get(n), variants) for n in names])  # (M, 3, C)
     fig = lesson_plots.word_order_figure(names, probs, reg.class_names)
     table, notes = word_order_testset_table(reg)
@@ -170,7 +171,7 @@ def memory_api(entry, ids: list[int]) -> list[float] | None:
 def memory_view(reg, text: str, model: str):
     """(per-word figure for the typed headline, test-set curves figure, Markdown)."""
     headlines, _ = _split(text)
-    recurrent = [n for n in reg.names if reg.get(n).ckpt.config.is_recurrent]
+    recurrent = [n for n in lesson_order(reg.names) if reg.get(n).ckpt.config.is_recurrent]
     colors = {n: lesson_plots.model_color(i) for i, n in enumerate(recurrent)}  # same colour in both charts
     notes = []
     entry = reg.get(model)

@@ -18,7 +18,14 @@ from .plots import CLASS_COLORS
 # Deep-link tab names -> the ids of the app's gr.Tab elements.
 TABS = {"read": "read-tab", "compare": "compare-tab", "card": "card-tab", "packing": "packing-tab",
         "order": "order-tab", "memory": "memory-tab", "api": "api-tab"}
-MAX_LINK_TEXT = 2000  # a link's text beyond this is cut (with a note); URLs that long are fragile anyway
+MAX_LINK_TEXT = 2000
+# The lesson's order: the baseline, then the lesson's three models, then the stronger ones.
+MODEL_ORDER = ("bag-of-embeddings", "lesson-rnn", "lesson-lstm", "lesson-lstm-packed", "gru", "bilstm", "bilstm-2layer")
+
+
+def lesson_order(names: Sequence[str]) -> list[str]:
+    """Model names in the lesson's order; models it does not know follow, alphabetically."""
+    return sorted(names, key=lambda n: (MODEL_ORDER.index(n) if n in MODEL_ORDER else len(MODEL_ORDER), n))  # a link's text beyond this is cut (with a note); URLs that long are fragile anyway
 
 
 def answer_html(probs: Mapping[str, float] | None, class_names: Sequence[str], message: str = "") -> str:

@@ -28,6 +28,7 @@ from . import lesson_views
 from . import plots
 from . import i18n
 from .i18n import class_label
+from .page import lesson_order
 from .checkpoint import Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
 from .lessons import load_lessons
 from .predict import Predictor, TorchPredictor
@@ -543,7 +544,7 @@ def compare_view(reg: Registry, text: str):
         fig = plots.message_figure(msg)
         return fig, pd.DataFrame(), fig, notes_markdown([msg])
     classes = list(reg.class_names)
-    names = reg.names
+    names = lesson_order(reg.names)
     all_probs = {n: reg.get(n).predictor.predict_proba(headlines) for n in names}
     bars = plots.compare_figure(names, np.stack([all_probs[n][0] for n in names]), classes)
     rows = []
