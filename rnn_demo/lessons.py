@@ -128,6 +128,9 @@ def measure_word_order(model: TextClassifier, data: EncodedDataset, seed: int = 
 
 # ---------------------------------------------------------------- memory
 
+SENSITIVITY_ELEMENTS = 200_000  # copies x words x state width per backward pass (bounds its memory)
+
+
 def final_state_sensitivity(model: TextClassifier, ids: list[int]) -> dict[str, np.ndarray]:
     """Per word t: ||d h_final / d x_t||_F for one headline read on its own (no padding).
 
@@ -145,21 +148,30 @@ def final_state_sensitivity(model: TextClassifier, ids: list[int]) -> dict[str, 
     if not cfg.is_recurrent:
         raise ValueError(f"a {cfg.cell!r} model has no hidden state, so it has no memory to measure")
     steps, hidden, dirs = len(ids), cfg.hidden_size, cfg.num_directions
+    units = dirs * hidden
+    # Copies go through the network in chunks: the autograd graph of all D*H copies of a long
+    # headline at once is what set the server's peak memory (~0.9 GB for a 200-word headline
+    # on bilstm-2layer); chunks bound it, and each row of the Jacobian is still exact.
+    chunk = max(1, min(units, SENSITIVITY_ELEMENTS // max(1, steps * units)))
     was_training = model.training
     model.eval()  # dropout off: the Jacobian of the model as it answers
     try:
-        with torch.enable_grad():
-            tokens = torch.tensor([ids], dtype=torch.long)
-            embedded = model.embedding(tokens).detach()  # (1, T, E)
-            copies = embedded.repeat(dirs * hidden, 1, 1).requires_grad_(True)  # (D*H, T, E)
-            lengths = torch.full((dirs * hidden,), steps, dtype=torch.long)
-            states = model.run_layers(copies, lengths)  # (D*H, T, D*H)
-            final = states[:, steps - 1, :hidden]  # forward final state, (D*H, H)
-            if dirs == 2:
-                final = torch.cat([final, states[:, 0, hidden:]], dim=-1)  # backward final at word 0
-            unit = torch.arange(dirs * hidden)
-            final[unit, unit].sum().backward()
-        grad = copies.grad  # (D*H, T, E): row i = d h_final[i] / d x
+        tokens = torch.tensor([ids], dtype=torch.long)
+        with torch.no_grad():
+            embedded = model.embedding(tokens)  # (1, T, E)
+        rows = []
+        for first in range(0, units, chunk):
+            unit = torch.arange(first, min(units, first + chunk))  # the output units of this chunk
+            with torch.enable_grad():
+                copies = embedded.repeat(len(unit), 1, 1).requires_grad_(True)  # (C, T, E)
+                lengths = torch.full((len(unit),), steps, dtype=torch.long)
+                states = model.run_layers(copies, lengths)  # (C, T, D*H)
+                final = states[:, steps - 1, :hidden]  # forward final state, (C, H)
+                if dirs == 2:
+                    final = torch.cat([final, states[:, 0, hidden:]], dim=-1)  # backward final at word 0
+                final[torch.arange(len(unit)), unit].sum().backward()
+            rows.append(copies.grad)  # (C, T, E): row i = d h_final[unit i] / d x
+        grad = torch.cat(rows)  # (D*H, T, E)
     finally:
         model.train(was_training)
     per_direction = grad.view(dirs, hidden, steps, -1).pow(2).sum(dim=(1, 3)).sqrt()  # (D, T)

@@ -53,6 +53,19 @@ def test_memory_equals_brute_force_jacobian(preset):
         assert got["backward"][0] > 0
 
 
+@pytest.mark.parametrize("budget", [1, 50, 10**9])
+def test_memory_in_chunks_equals_one_pass(monkeypatch, budget):
+    """The copies go through in chunks to bound memory; any chunk size gives the same exact values."""
+    vocab = tiny_vocab()
+    model = tiny_model("bilstm", vocab, seed=5)
+    ids = [i % len(vocab) for i in IDS]
+    want = brute_force(model, ids)
+    monkeypatch.setattr(L, "SENSITIVITY_ELEMENTS", budget)  # 1: one unit per pass; 10**9: all at once
+    got = L.final_state_sensitivity(model, ids)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-5, rtol=0)
+
+
 def test_memory_matches_finite_differences():
     """Central differences in float64 on a tiny LSTM: perturb each coordinate of each word's embedding."""
     torch.manual_seed(0)
