@@ -249,7 +249,7 @@ def open_page(request: gr.Request):
         # Tab names and the examples' captions: gr.I18n alone leaves them in the browser's first language
         # when ?lang= switches it after start-up, so they are also sent in the page's language.
         tab_names = {tab: gr.Tab(label=i18n.tr(f"view.{name}")) for name, tab in TAB_COMPONENTS.items()}
-        samples = gr.Dataset(sample_labels=[*service.EXAMPLES, "⧉ " + i18n.tr("app.multi_example")])
+        samples = gr.Dataset(sample_labels=[*service.EXAMPLES, i18n.tr("app.multi_example")])
     out = {lang_box: lang, model: link.model, dims: "3-D" if link.dims == 3 else "2-D",
            tabs: gr.Tabs(selected=page.TABS[link.tab]), tab_box: link.tab, link_notes: notes, limits_md: limits,
            widget_md: extra[0], problems_md: extra[1], api_md: extra[2], examples.dataset: samples, **tab_names}
@@ -389,7 +389,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
         with gr.Column(scale=2, min_width=280):
             examples = gr.Examples([[e] for e in service.EXAMPLES] + [[service.MULTI_EXAMPLE]], inputs=[text],
                                    label=T("app.examples"), examples_per_page=11,
-                                   example_labels=[*service.EXAMPLES, "⧉ " + i18n.tr("app.multi_example")])
+                                   example_labels=[*service.EXAMPLES, i18n.tr("app.multi_example")])
             with gr.Row():
                 link_btn = gr.Button(T("app.link"), size="sm", elem_id="link-btn")
             link_box = gr.Textbox(label=T("app.link_label"), interactive=False, buttons=["copy"], elem_id="link",
