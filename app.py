@@ -400,7 +400,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             gr.Markdown(T("view.h_answer"))
             gr.Markdown(T("help.answer"))
             table = gr.Dataframe(label=T("app.all_headlines"), interactive=False, wrap=True, max_height=360,
-                                 elem_id="table", column_widths=["3em", "40%"])
+                                 elem_id="table", column_widths=["48px", "38%"])
             gr.Markdown(T("view.h_trajectory"))
             gr.Markdown(T("help.trajectory"))
             dims = gr.Radio(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
@@ -424,7 +424,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             compare_bars = gr.Plot(show_label=False, elem_id="compare-bars")
             compare_paths = gr.Plot(show_label=False, elem_id="compare-paths")
             compare_table = gr.Dataframe(interactive=False, wrap=True, max_height=420, elem_id="compare-table",
-                                         column_widths=["3em", "35%"])
+                                         column_widths=["48px", "32%"])
         with gr.Tab(T("view.card"), id="card-tab") as card_tab:
             gr.Markdown(T("view.h_card"))
             gr.Markdown(T("help.card"))
