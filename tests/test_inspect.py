@@ -119,6 +119,18 @@ def test_prefix_probabilities_equal_one_by_one_forward(preset, vocab):
     assert np.allclose(batched, alone, atol=TOL)
 
 
+@pytest.mark.parametrize("preset", TINY_PRESETS)
+def test_chunked_batches_change_nothing(preset, vocab, monkeypatch):
+    """Prefix and occlusion batches run BATCH_TOKENS at a time (server memory); any chunking is exact."""
+    model = tiny_model(preset, vocab)
+    ids = vocab.encode(HEADLINE)
+    whole = ins.prefix_probabilities(model, ids), ins.occlusion_importance(model, ids)
+    monkeypatch.setattr(ins, "BATCH_TOKENS", 1)  # one row per forward pass
+    chunked = ins.prefix_probabilities(model, ids), ins.occlusion_importance(model, ids)
+    for a, b in zip(whole, chunked):
+        assert np.allclose(a, b, atol=TOL)
+
+
 def test_occlusion_is_the_drop_when_a_word_becomes_unknown(vocab):
     model = tiny_model("bilstm", vocab)
     ids = vocab.encode(HEADLINE)
