@@ -295,7 +295,7 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
             # z to 2 decimals (a colour cannot show more; hover gives 2), and the word named through the
             # x category "3. word" instead of a units x words customdata grid: ~40% of the bytes of a Read
             type="heatmap", z=np.round(matrix, 2).tolist(), x=labels, y=list(range(1, matrix.shape[0] + 1)),
-            zmin=zmin, zmax=zmax, colorscale="RdBu" if signed else "Viridis", reversescale=signed,
+            zmin=zmin, zmax=zmax, colorscale=SIGNED_SCALE if signed else "Viridis",
             showscale=True, xaxis=xs, yaxis=ys,
             colorbar=dict(y=(ydom[0] + ydom[1]) / 2, len=(ydom[1] - ydom[0]) * 1.05, yanchor="middle",
                           thickness=12, x=1.01, tickvals=[zmin, (zmin + zmax) / 2, zmax],
@@ -329,6 +329,9 @@ def compare_figure(model_names: Sequence[str], probs: np.ndarray, class_names: S
     return _figure(data, layout)
 
 
+# Signed values (h, cell candidate, cell state): -1 blue, 0 white, +1 red, as the help text says.
+# (Plotly's named "RdBu" runs blue -> red too, but reversed it ran the other way round.)
+SIGNED_SCALE = [[0.0, "#2166AC"], [0.5, "#F7F7F7"], [1.0, "#B2182B"]]
 CORRECT_SCALE = [[0.0, "#ffffff"], [1.0, "#0072B2"]]  # white -> blue: share of the class answered right
 ERROR_SCALE = [[0.0, "#ffffff"], [1.0, "#D55E00"]]  # white -> vermillion: errors, darkest = biggest confusion
 

@@ -62,6 +62,9 @@ def test_internals_panels_have_colour_bars_ranges_and_words():
         assert trace.colorbar.tickvals[0] == lo and trace.colorbar.tickvals[-1] == hi
     # every panel's x axis names the words, not only the last one
     assert list(fig.layout.xaxis.ticktext) == words and list(fig.layout.xaxis2.ticktext) == words
+    # signed panels: negative blue, positive red (what the help text tells the learner); gates: Viridis
+    assert fig.data[1].colorscale[0][1].lower() == "#2166ac" and fig.data[1].colorscale[-1][1].lower() == "#b2182b"
+    assert not fig.data[1].reversescale
     titles = [a.text for a in fig.layout.annotations]
     assert any("0 to 1" in t for t in titles) and any("-1 to 1" in t for t in titles)
 
