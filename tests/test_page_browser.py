@@ -1,6 +1,6 @@
 """The page as learners and lesson authors meet it, in Chromium: Korean, deep links, a phone, the small fixes.
 
-One server for the module (started by `app_helpers.AppServer`), one browser, a few pages each.
+One server for the module (test_browser's fixtures: `app_helpers.AppServer`), one browser, a few pages each.
 """
 from __future__ import annotations
 
@@ -9,29 +9,12 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from app_helpers import AppServer
 from rnn_demo import service
 from rnn_demo.i18n import locales
-from test_browser import ARGS, CHROMIUM, SHIPPED, _plot_ready, pytestmark  # noqa: F401  (same skips)
+from test_browser import SHIPPED, _plot_ready, browser, pytestmark, server  # noqa: F401  (same skips and fixtures)
 
 KO, EN = locales()["ko"], locales()["en"]
 PACKED = {"lesson-lstm", "lesson-lstm-packed"} <= set(SHIPPED)
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = AppServer()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright import sync_api
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def _tab_names(page) -> list[str]:
