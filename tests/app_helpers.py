@@ -70,10 +70,10 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`python app.py` in a subprocess on a free port; `url` once it answers HTTP 200."""
+    """`python app.py` in a subprocess on `port` (default: a free one); `url` once it answers HTTP 200."""
 
-    def __init__(self, env: dict | None = None, timeout: float = 90.0) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict | None = None, timeout: float = 90.0, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
                     "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
@@ -83,8 +83,7 @@ class AppServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.log.read()}")
+                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.text()}")
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as r:
                     if r.status == 200:
@@ -93,6 +92,11 @@ class AppServer:
                 time.sleep(0.3)
         self.stop()
         raise TimeoutError(f"app.py did not answer on {self.url} within {timeout}s")
+
+    def text(self) -> str:
+        """Everything the server logged so far."""
+        self.log.seek(0)
+        return self.log.read()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

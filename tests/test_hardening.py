@@ -5,9 +5,7 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -16,7 +14,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError
 
-from app_helpers import ROOT
+from app_helpers import ROOT, AppServer
 from rnn_demo.checkpoint import discover_checkpoints
 
 SHIPPED = [f.name for f in discover_checkpoints(ROOT / "checkpoints")]
@@ -38,46 +36,9 @@ def port_in_range() -> int:
         return s.getsockname()[1]
 
 
-class App:
-    """`python app.py` on a port of PORTS with extra environment; the log is kept for inspection."""
-
-    def __init__(self, env: dict | None = None, timeout: float = 120.0) -> None:
-        self.port = port_in_range()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        full = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
-                "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
-        self.log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would block the server
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=self.log,
-                                     stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.text()}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise TimeoutError(f"app.py did not answer on {self.url} within {timeout}s")
-
-    def text(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture(scope="module")
 def app():
-    server = App()
+    server = AppServer(port=port_in_range(), timeout=120.0)
     try:
         yield server
     finally:
@@ -164,7 +125,8 @@ def test_telemetry_is_off_unless_turned_on():
 
 def test_beyond_queue_capacity_a_request_is_refused_at_once_with_busy_message():
     """Queue of 2, one worker: a burst of slow requests gets some 'Queue is full! Please try again.' fast."""
-    server = App(env={"RNN_DEMO_CONCURRENCY": "1", "RNN_DEMO_QUEUE_SIZE": "2", "RNN_DEMO_TRACE_CACHE_MB": "0"})
+    server = AppServer(env={"RNN_DEMO_CONCURRENCY": "1", "RNN_DEMO_QUEUE_SIZE": "2", "RNN_DEMO_TRACE_CACHE_MB": "0"},
+                       port=port_in_range(), timeout=120.0)
     try:
         model = "bilstm-2layer" if "bilstm-2layer" in SHIPPED else SHIPPED[0]
         clients = [Client(server.url, verbose=False) for _ in range(12)]
