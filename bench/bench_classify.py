@@ -12,10 +12,12 @@ in a temporary folder that is deleted afterwards. Rows of the table, per model:
                        headline), including reading the JSON lines; nothing written
   old ORT loop         the same loop on onnxruntime (what export.classify did before)
   PyTorch sorted       model time only, batches of 256 sorted by length, tokens ready
-  ORT sorted           the same on onnxruntime
+  ORT sorted           the same on onnxruntime (one session, --threads intra-op threads)
+  ORT sorted, workers  model time only as export.classify runs it: batches of 64 sorted by
+                       length, --threads threads each with its own single-threaded session
   export.classify      the CLI end to end in a fresh process (start-up, reading, tokenizing,
                        sorting, onnxruntime, writing the CSV), wall clock and peak RSS;
-                       also with --no-overlap (one thread) to show what the overlap gains
+                       also with --no-overlap (one thread, one core) to show what the workers gain
 
 Checks: every row of the CLI's output is in input order and its label equals the PyTorch
 model's argmax for that row. Goals (issue 10): end to end >= 40,000 rows/s for
@@ -55,6 +57,7 @@ GOAL_ROWS_PER_S = {"lesson-lstm-packed": 40_000, "bilstm": 12_000}
 GOAL_VS_NAIVE = {"lesson-lstm-packed": 2.0, "bilstm": 3.0}
 GOAL_RSS_MB = 400
 BATCH = 256
+CLI_BATCH = 64  # export.classify's default on the CPU
 MAX_LEN = 200
 
 
@@ -95,14 +98,14 @@ def file_order_loop(path: Path, vocab: Vocab, run) -> tuple[float, np.ndarray]:
     return time.perf_counter() - start, np.concatenate(labels)
 
 
-def sorted_batches(path: Path, vocab: Vocab) -> list[tuple[np.ndarray, np.ndarray]]:
+def sorted_batches(path: Path, vocab: Vocab, batch: int = BATCH) -> list[tuple[np.ndarray, np.ndarray]]:
     with open(path, encoding="utf-8") as fh:
         texts = [json.loads(line)["text"] for line in fh]
     ids = [vocab.encode(t)[:MAX_LEN] or [UNK_ID] for t in texts]
     order = np.argsort([len(x) for x in ids], kind="stable")
     batches = []
-    for start in range(0, len(order), BATCH):
-        rows = order[start: start + BATCH]
+    for start in range(0, len(order), batch):
+        rows = order[start: start + batch]
         lengths = np.array([len(ids[i]) for i in rows], dtype=np.int64)
         tokens = np.full((len(rows), int(lengths.max())), PAD_ID, dtype=np.int64)
         for r, i in enumerate(rows):
@@ -116,6 +119,20 @@ def timed_model(batches, run) -> float:
     start = time.perf_counter()
     for tokens, lengths in batches:
         run(tokens, lengths)
+    return time.perf_counter() - start
+
+
+def timed_workers(batches, models: list[OnnxModel]) -> float:
+    """Model time with one thread per model, thread k running batches k, k+w, k+2w, ..."""
+    for model in models:
+        model.logits(*batches[0])  # warm-up
+    threads = [threading.Thread(target=lambda k: [models[k].logits(*b) for b in batches[k::len(models)]], args=(k,))
+               for k in range(len(models))]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return time.perf_counter() - start
 
 
@@ -181,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AG News test.csv (default: ../shared/data)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"checkpoints (default {','.join(MODELS)})")
     parser.add_argument("--repeat", type=int, default=16, help="copies of test.csv in the input (default 16: 121,600 rows)")
-    parser.add_argument("--threads", type=int, default=2, help="torch and onnxruntime threads (default 2)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads, onnxruntime threads, export.classify --threads (default 2)")
     parser.add_argument("--device", default="cpu", help="export.classify --device (default cpu)")
     parser.add_argument("--skip-baselines", action="store_true", help="only the export.classify rows")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 1.2 M-row memory run")
@@ -222,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
                 row["pytorch_sorted_model_s"] = timed_model(batches, torch_run)
                 row["ort_sorted_model_s"] = timed_model(batches, ort_model.logits)
                 del batches
+                workers = [OnnxModel(onnx_path, "cpu", threads=1) for _ in range(args.threads)]
+                row["ort_workers_model_s"] = timed_workers(sorted_batches(src, ckpt.vocab, CLI_BATCH), workers)
+                del workers
                 print(f"{name}: old ORT loop {row['old_ort_loop_s']:.2f} s, model time sorted: PyTorch "
-                      f"{row['pytorch_sorted_model_s']:.2f} s, ORT {row['ort_sorted_model_s']:.2f} s", flush=True)
+                      f"{row['pytorch_sorted_model_s']:.2f} s, ORT {row['ort_sorted_model_s']:.2f} s, "
+                      f"ORT workers {row['ort_workers_model_s']:.2f} s", flush=True)
             for variant, extra in (("cli", []), ("cli_no_overlap", ["--no-overlap"])):
                 out = tmp / f"{name}.{variant}.csv"
                 seconds, rss, err = run_cli(["--model", str(onnx_path), "--input", str(src), "--output", str(out),
@@ -272,8 +294,11 @@ def print_table(results: dict) -> None:
             ("old `export.classify` loop: onnxruntime, file order, Python tokenizer (no writing)", "old_ort_loop_s"),
             ("PyTorch model time alone, length-sorted batches of 256", "pytorch_sorted_model_s"),
             ("onnxruntime model time alone, length-sorted batches of 256", "ort_sorted_model_s"),
+            ("onnxruntime model time alone, length-sorted batches of 64, one 1-thread session per thread",
+             "ort_workers_model_s"),
             ("**`python -m export.classify`** end to end (new), CSV written", "cli_s"),
-            ("`python -m export.classify --no-overlap` (one thread for reading, model, writing)", "cli_no_overlap_s")]
+            ("`python -m export.classify --no-overlap` (one thread, one core: read, tokenize, run, write in turn)",
+             "cli_no_overlap_s")]
     for label, key in rows:
         lines.append(f"| {label} | " + " | ".join(cell(results["models"][m].get(key)) for m in names) + " |")
     lines.append("| export.classify ÷ naive PyTorch | " + " | ".join(

@@ -3,6 +3,7 @@ length-sorted streaming in input order, and the data-safety cases of issue 9 (it
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import random
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from export.classify import main
+from export.classify import Writer, main
 from export.onnx_export import export_checkpoint
 from export.runtime import OnnxPredictor
 from rnn_demo.checkpoint import load_checkpoint, save_checkpoint
@@ -179,19 +180,49 @@ def test_sorted_streaming_matches_unsorted_reference_in_input_order(shipped_mode
     assert lengths != sorted(lengths), "the input is not already sorted by length"
 
 
-def test_overlapped_and_sequential_runs_write_identical_bytes(model_path, tmp_path):
+def test_worker_threads_and_sequential_runs_write_identical_bytes(model_path, tmp_path):
     src = tmp_path / "in.txt"
     rng = random.Random(1)
     src.write_text("".join(" ".join(rng.choice(GOOD).split()[: rng.randint(1, 4)] * rng.randint(1, 9)) + "\n"
                            for _ in range(700)), encoding="utf-8")
     outputs = []
-    for extra in ([], ["--no-overlap"]):
-        out = tmp_path / f"out{len(extra)}.jsonl"
-        assert main(["--model", str(model_path), "--input", str(src), "--output", str(out), "--device", "cpu",
-                     "--chunk-size", "128", "--batch-size", "32", "--no-progress", *extra]) == 0
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+    # 1 and 3 workers (3 on a 2-core machine: more workers than cores must not reorder rows),
+    # and everything in one thread; chunks of 128 rows finish out of order across workers
+    for n, extra in enumerate((["--threads", "1"], ["--threads", "3"], ["--no-overlap"])):
+        for fmt in ("jsonl", "csv"):
+            out = tmp_path / f"out{n}.{fmt}"
+            assert main(["--model", str(model_path), "--input", str(src), "--output", str(out), "--device", "cpu",
+                         "--chunk-size", "128", "--batch-size", "32", "--no-progress", *extra]) == 0
+            outputs.append(out.read_bytes())
+    assert outputs[0::2] == [outputs[0]] * 3 and outputs[1::2] == [outputs[1]] * 3
     assert [json.loads(x)["line"] for x in outputs[0].decode().splitlines()] == list(range(1, 701))
+
+
+def test_csv_output_round_trips_awkward_text(model_path, tmp_path):
+    texts = ['He said "no", then left', "a,b,c", "line one\nline two", "cr\r\nlf", "  padded  ",
+             '"', '""quoted""', "tab\there", "Ünïcode – 東京 🚀", "%d %s %.6f %%", "back\\slash"]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert main(["--model", str(model_path), "--input", str(src), "--output", str(out), "--device", "cpu",
+                 "--no-progress"]) == 0
+    rows = list(csv.reader(out.open(encoding="utf-8", newline="")))
+    assert rows[0][:3] == ["line", "text", "label"] and len(rows) == len(texts) + 1
+    assert [r[1] for r in rows[1:]] == texts
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, len(texts) + 1))
+    for row in rows[1:]:
+        assert len(row) == len(rows[0])
+        probs = [float(x) for x in row[3:]]
+        assert abs(sum(probs) - 1) < 1e-5 and row[2] == rows[0][3 + probs.index(max(probs))][2:]
+
+
+def test_csv_writer_quotes_class_names_that_need_it():
+    stream = io.StringIO()
+    writer = Writer(stream, "csv", ("a,b", 'say "x"', "plain"))
+    writer.write([7, 8], ["t1", "t2"], np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], dtype=np.float32))
+    rows = list(csv.reader(io.StringIO(stream.getvalue())))
+    assert rows[1][:3] == ["7", "t1", "a,b"] and rows[2][:3] == ["8", "t2", "plain"]
+    assert rows[1][3:] == ["0.700000", "0.200000", "0.100000"]
 
 
 # -- issue 9, item 4: the batch CLI never loses or half-reads data ------------------------
