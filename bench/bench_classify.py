@@ -22,7 +22,8 @@ in a temporary folder that is deleted afterwards. Rows of the table, per model:
 Checks: every row of the CLI's output is in input order and its label equals the PyTorch
 model's argmax for that row. Goals (issue 10): end to end >= 40,000 rows/s for
 lesson-lstm-packed and >= 12,000 rows/s for bilstm, >= 2x / >= 3x the naive PyTorch loop.
-Memory (issue 10): <= 400 MB peak RSS for 1.2 M rows (--memory-repeat 160), every model.
+Memory (issue 10): <= 400 MB resident for 1.2 M rows (--memory-repeat 160), every model, judged
+on the peak PSS of export.classify and its worker processes together (see run_cli).
 """
 from __future__ import annotations
 
@@ -136,23 +137,44 @@ def timed_workers(batches, models: list[OnnxModel]) -> float:
     return time.perf_counter() - start
 
 
-def run_cli(args: list[str]) -> tuple[float, float, str]:
-    """Run `python -m export.classify ARGS`; (wall seconds, peak RSS MB sampled every 10 ms, stderr)."""
+def run_cli(args: list[str]) -> tuple[float, float, float, str]:
+    """Run `python -m export.classify ARGS`; (wall seconds, peak PSS MB, peak RSS MB, stderr).
+
+    Memory is that of the process and all its descendants (the worker processes and their
+    forkserver), sampled every 20 ms; the list of descendants is refreshed every 0.5 s (finding
+    them scans /proc). PSS (proportional set size) counts a page shared by k processes as 1/k
+    in each, so the sum over the tree is the physical memory the run holds; the sum of RSS
+    counts the libraries the workers share with their forkserver once per process (reported
+    too, as an upper bound). For a single process the two differ only by shared libraries.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "export.classify", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak_pss = peak_rss = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak_pss, peak_rss
         try:
-            p = psutil.Process(proc.pid)
-            while not stop.is_set():
-                peak = max(peak, p.memory_info().rss)
-                time.sleep(0.01)
+            root = psutil.Process(proc.pid)
         except psutil.Error:
-            pass
+            return
+        tree, refreshed = [root], 0.0
+        while not stop.is_set():
+            if time.perf_counter() - refreshed > 0.5:
+                try:
+                    tree, refreshed = [root, *root.children(recursive=True)], time.perf_counter()
+                except psutil.Error:
+                    return
+            pss = rss = 0
+            for p in tree:
+                try:
+                    info = p.memory_full_info()
+                except psutil.Error:
+                    continue
+                pss, rss = pss + info.pss, rss + info.rss
+            peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
+            time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -162,7 +184,7 @@ def run_cli(args: list[str]) -> tuple[float, float, str]:
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"export.classify {' '.join(args)} failed ({proc.returncode}):\n{err}")
-    return seconds, peak / 2**20, err
+    return seconds, peak_pss / 2**20, peak_rss / 2**20, err
 
 
 def check_output(out_csv: Path, expected_labels: np.ndarray, class_names: tuple[str, ...]) -> tuple[bool, int]:
@@ -248,15 +270,15 @@ def main(argv: list[str] | None = None) -> int:
                       f"ORT workers {row['ort_workers_model_s']:.2f} s", flush=True)
             for variant, extra in (("cli", []), ("cli_no_overlap", ["--no-overlap"])):
                 out = tmp / f"{name}.{variant}.csv"
-                seconds, rss, err = run_cli(["--model", str(onnx_path), "--input", str(src), "--output", str(out),
+                seconds, pss, rss, err = run_cli(["--model", str(onnx_path), "--input", str(src), "--output", str(out),
                                              "--device", args.device, "--threads", str(args.threads),
                                              "--no-progress", *extra])
                 in_order, mismatches = check_output(out, reference, ckpt.class_names)
                 out.unlink()
-                row[f"{variant}_s"], row[f"{variant}_rss_mb"] = seconds, rss
+                row[f"{variant}_s"], row[f"{variant}_pss_mb"], row[f"{variant}_rss_mb"] = seconds, pss, rss
                 row[f"{variant}_in_order"], row[f"{variant}_label_mismatches"] = in_order, mismatches
                 print(f"{name}: export.classify {' '.join(extra)} {seconds:.2f} s ({n / seconds:,.0f} rows/s), "
-                      f"peak RSS {rss:.0f} MB, in order: {in_order}, labels differing from PyTorch: {mismatches}"
+                      f"peak PSS {pss:.0f} MB (RSS {rss:.0f} MB), in order: {in_order}, labels differing from PyTorch: {mismatches}"
                       f"\n    {err.strip().splitlines()[-1]}", flush=True)
             results["models"][name] = row
         if not args.skip_memory:
@@ -265,13 +287,13 @@ def main(argv: list[str] | None = None) -> int:
             results["memory"] = {}
             for name in args.models.split(","):
                 out = tmp / "big.csv"
-                seconds, rss, _ = run_cli(["--model", str(tmp / f"{name}.onnx"), "--input", str(big),
+                seconds, pss, rss, _ = run_cli(["--model", str(tmp / f"{name}.onnx"), "--input", str(big),
                                            "--output", str(out), "--device", args.device,
                                            "--threads", str(args.threads), "--no-progress", "--overwrite"])
-                results["memory"][name] = {"rows": rows, "seconds": seconds, "peak_rss_mb": rss,
+                results["memory"][name] = {"rows": rows, "seconds": seconds, "peak_pss_mb": pss, "peak_rss_mb": rss,
                                            "input_mb": big.stat().st_size / 2**20}
                 print(f"memory: {rows:,} rows ({big.stat().st_size / 2**20:.0f} MB of JSON lines) with {name}: "
-                      f"peak RSS {rss:.0f} MB in {seconds:.1f} s", flush=True)
+                      f"peak PSS {pss:.0f} MB (RSS summed {rss:.0f} MB) in {seconds:.1f} s", flush=True)
     results["load_start"], results["load_end"] = started_load, load()
     print_table(results)
     if args.json:
@@ -303,8 +325,8 @@ def print_table(results: dict) -> None:
         lines.append(f"| {label} | " + " | ".join(cell(results["models"][m].get(key)) for m in names) + " |")
     lines.append("| export.classify ÷ naive PyTorch | " + " | ".join(
         f"{results['models'][m]['naive_pytorch_s'] / results['models'][m]['cli_s']:.2f}×" for m in names) + " |")
-    lines.append("| peak RSS of export.classify | " + " | ".join(
-        f"{results['models'][m]['cli_rss_mb']:.0f} MB" for m in names) + " |")
+    lines.append("| peak memory of export.classify and its workers: PSS (RSS summed) | " + " | ".join(
+        f"{results['models'][m]['cli_pss_mb']:.0f} MB ({results['models'][m]['cli_rss_mb']:.0f} MB)" for m in names) + " |")
     print("\n".join(lines))
     print("\nGoals:")
     for m in names:
@@ -321,8 +343,9 @@ def print_table(results: dict) -> None:
                        f" ({r['cli_label_mismatches']} differ)")
         print(f"- {m}: " + "; ".join(verdict))
     for name, mem in results.get("memory", {}).items():
-        print(f"- memory, {name}: {mem['rows']:,} rows, peak RSS {mem['peak_rss_mb']:.0f} MB vs <= {GOAL_RSS_MB} MB: "
-              f"{'met' if mem['peak_rss_mb'] <= GOAL_RSS_MB else 'NOT met'}")
+        print(f"- memory, {name}: {mem['rows']:,} rows, peak PSS {mem['peak_pss_mb']:.0f} MB vs <= {GOAL_RSS_MB} MB: "
+              f"{'met' if mem['peak_pss_mb'] <= GOAL_RSS_MB else 'NOT met'} (RSS summed over the processes: "
+              f"{mem['peak_rss_mb']:.0f} MB, an upper bound that counts shared libraries once per process)")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ How it runs: the input is read as a stream in chunks of --chunk-size rows, so me
 bounded whatever the file size. Each chunk is tokenized at once (rnn_demo.fast_tokenizer),
 sorted by length, cut into batches of --batch-size headlines of about the same length (far
 less padding for the recurrent kernel to run through), and its results are put back in input
-order before they are written. On the CPU, --threads worker threads (default: one per core
-this process may use) each run whole chunks on their own single-threaded onnxruntime session,
-while the main thread reads the next chunks and writes finished ones in input order. Small
-batches on one core each are faster than big batches spread over all cores: the recurrent
-kernel's per-step buffers then stay in the core's cache, and onnxruntime does not wait for
-its pool threads at every step. On CUDA one session runs big batches.
+order before they are written. On the CPU, --threads worker processes (default: one per core
+this process may use) each tokenize and run whole chunks on their own single-threaded
+onnxruntime session, while this process reads the next chunks and writes finished ones in
+input order (export.workers says why processes and small batches). On CUDA one session in a
+background thread runs big batches.
 
 Data safety: a bad line (undecodable UTF-8, broken CSV/JSON, no text, an empty headline)
 stops the run with its line number; with --skip-bad it is reported on stderr and skipped. The
@@ -36,13 +35,14 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
-import time
-import queue
 import threading
+import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
@@ -56,9 +56,8 @@ try:  # 3-5x faster JSON; every line it rejects is re-read by json for the exact
 except ImportError:  # pragma: no cover - orjson is in requirements.txt
     orjson = None
 
-from rnn_demo.fast_tokenizer import EncodedTexts, fast_encoder
-
-from .runtime import DEFAULT_MAX_LEN, DEVICES, OnnxModel, OnnxPredictor, ProviderUnavailableError, softmax
+from .runtime import DEFAULT_MAX_LEN, DEVICES, OnnxPredictor, ProviderUnavailableError
+from .workers import ProcessWorkers, ThreadWorker, classify_texts
 
 INPUT_FORMATS = ("auto", "txt", "csv", "jsonl")
 OUTPUT_FORMATS = ("auto", "csv", "jsonl")
@@ -321,52 +320,9 @@ def read_chunks(path: Path, fmt: str, text_column: str, chunk_size: int, skip_ba
             yield Chunk(lines, texts, bytes_read=fh.tell())
 
 
-# -- running the model --------------------------------------------------------------------
-def classify_encoded(model: OnnxModel, encoded: EncodedTexts, batch_size: int) -> np.ndarray:
-    """(n,) tokenized rows -> (n, C) float32 probabilities in their order, run in length-sorted batches."""
-    order = np.argsort(encoded.lengths, kind="stable")  # similar lengths share a batch: little padding
-    logits = np.empty((len(encoded), len(model.class_names)), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start: start + batch_size]
-        tokens, lengths = encoded.batch(rows)            # (B, T) with T = longest in the batch, (B,)
-        logits[rows] = model.logits(tokens, lengths)     # back to input positions
-    return softmax(logits)
-
-
-class Workers:
-    """Chunks classified by `count` threads, each with its own onnxruntime session.
-
-    One session per thread rather than one shared: concurrent runs of a single session
-    contend for its memory arena (measured 1.58 s against 1.32 s for lesson-lstm-packed,
-    2 threads, 121,600 rows). Each thread tokenizes its chunk too (the tokenizer holds the
-    GIL, onnxruntime does not), so the main thread only reads and writes.
-    """
-
-    def __init__(self, models: list[OnnxModel], encode: Callable[[list[str]], EncodedTexts],
-                 batch_size: int) -> None:
-        self.encode, self.batch_size = encode, batch_size
-        self._idle: queue.SimpleQueue[OnnxModel] = queue.SimpleQueue()
-        for model in models:
-            self._idle.put(model)
-        self._local = threading.local()
-        self.pool = ThreadPoolExecutor(len(models), "classify", initializer=self._take_model)
-        self.count = len(models)
-
-    def _take_model(self) -> None:
-        self._local.model = self._idle.get_nowait()
-
-    def _run(self, chunk: Chunk) -> np.ndarray:
-        return classify_encoded(self._local.model, self.encode(chunk.texts), self.batch_size)
-
-    def submit(self, chunk: Chunk) -> Future:
-        return self.pool.submit(self._run, chunk)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
+# -- running the model (export.workers) ----------------------------------------------------
 def worker_count(device: str, requested: int | None) -> int:
-    """--threads, else one worker per core this process may use; CUDA runs one session."""
+    """--threads, else one worker process per core this process may use; CUDA runs one session."""
     if device == "cuda":
         return 1
     if requested is not None:
@@ -498,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN,
                         help=f"truncate headlines to this many tokens (default {DEFAULT_MAX_LEN})")
     parser.add_argument("--threads", type=int,
-                        help="CPU: worker threads, each running onnxruntime on one core "
+                        help="CPU: worker processes, each running onnxruntime on one core "
                              "(default: one per core this process may use); CUDA: one session")
     parser.add_argument("--no-overlap", action="store_true",
                         help="read, tokenize, run and write one after the other in one thread, one core "
@@ -516,8 +472,8 @@ def classify(args: argparse.Namespace) -> int:
     batch_size = args.batch_size or DEFAULT_BATCH[device]
     chunk_size = max(args.chunk_size, batch_size)
     workers = 1 if args.no_overlap else worker_count(device, args.threads)
-    models = [predictor.model] + [OnnxModel(args.model, device=device, threads=1) for _ in range(workers - 1)]
-    print(predictor.model.describe() + (f"; {workers} worker threads" if workers > 1 else ""), file=sys.stderr)
+    print(predictor.model.describe() + ("" if args.no_overlap or device == "cuda" else
+                                        f"; {workers} worker process{'es' if workers > 1 else ''}"), file=sys.stderr)
     if predictor.model.pooling == "last_padded":
         print(f"note: {predictor.name} reads the state after padding (the lesson's exhibit), so its "
               "answers depend on which headlines share a batch (here: headlines of about the same length); "
@@ -531,12 +487,6 @@ def classify(args: argparse.Namespace) -> int:
         stream, tmp = sys.stdout, None
     else:  # results wait on disk (bounded memory) until the run is known to have finished
         stream, tmp = tempfile.TemporaryFile("w+", encoding="utf-8", newline=""), None
-    encoder = fast_encoder(predictor.vocab)
-
-    def encode(texts: list[str]) -> EncodedTexts:
-        return encoder.encode(texts, args.max_len)
-
-    switch_interval = sys.getswitchinterval()
     stats = ReadStats()
     started = time.perf_counter()
     done = 0
@@ -559,16 +509,15 @@ def classify(args: argparse.Namespace) -> int:
 
         if args.no_overlap:
             for chunk in chunks:
-                write(chunk, classify_encoded(predictor.model, encode(chunk.texts), batch_size))
+                write(chunk, classify_texts(predictor, chunk.texts, batch_size))
         else:
-            # main thread: reads chunk k+w+1 and writes chunk k, in input order | workers: tokenize
-            # and run chunks k..k+w. Between two onnxruntime calls (a millisecond each) a worker
-            # needs the GIL for a moment; a 1 ms switch interval (default 5 ms) hands it over sooner.
-            sys.setswitchinterval(0.001)
-            pool = Workers(models, encode, batch_size)
+            # main: reads chunk k+w+1 and writes chunk k, in input order | workers: tokenize and
+            # run chunks k..k+w (export.workers: processes on the CPU, a thread on CUDA)
+            pool = (ThreadWorker(predictor, batch_size) if device == "cuda" else
+                    ProcessWorkers(workers, args.model, predictor.tokenizer_path, args.max_len, batch_size))
             pending: deque[tuple[Chunk, Future]] = deque()
             for chunk in chunks:
-                pending.append((chunk, pool.submit(chunk)))
+                pending.append((chunk, pool.submit(chunk.texts)))
                 while len(pending) > pool.count + 1:  # every worker busy and one chunk queued
                     chunk, result = pending.popleft()
                     write(chunk, result.result())
@@ -585,7 +534,6 @@ def classify(args: argparse.Namespace) -> int:
     finally:
         if pool is not None:
             pool.close()
-        sys.setswitchinterval(switch_interval)
         bar.close()
         chunks.close()
         if args.output is not None:
@@ -608,6 +556,10 @@ def classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for name in ("batch_size", "chunk_size", "threads"):
@@ -615,14 +567,28 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
+    unwritten = (f"{args.output} was not written" if args.output is not None else
+                 "the results printed so far are incomplete" if args.stream else "nothing was printed")
+    # a terminated run cleans up like an interrupted one: temporary output removed, workers stopped
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
         return classify(args)
     except BadLineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {unwritten}", file=sys.stderr)
+        return 130
+    except BrokenProcessPool as exc:
+        print(f"error: a worker process died ({exc}): {unwritten}", file=sys.stderr)
+        return 1
     except (OutputPathError, ProviderUnavailableError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -248,6 +248,7 @@ class OnnxPredictor:
                  max_len: int = DEFAULT_MAX_LEN, threads: int | None = None, use_tf32: bool = False) -> None:
         self.model = OnnxModel(model_path, device=device, threads=threads, use_tf32=use_tf32)
         tok_path = _resolve_tokenizer(Path(model_path), tokenizer)
+        self.tokenizer_path = tok_path
         self.vocab = Vocab.load(tok_path)
         recorded = self.model.tokenizer_sha256
         if recorded and file_sha256(tok_path) != recorded:

@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -366,3 +367,58 @@ def test_overlong_lines_and_lone_surrogates_are_bad_lines(model_path, tmp_path, 
     assert f"{src}:2: line longer than" in captured.err
     assert f"{src}:3: text has an unpaired surrogate U+D800" in captured.err
     assert [json.loads(x)["line"] for x in captured.out.splitlines()] == [1, 4]
+
+
+# -- worker processes: a run that is stopped, or loses a worker, leaves nothing behind -----
+def _start_cli(model_path: Path, tmp_path: Path, rows: int = 400_000) -> tuple[subprocess.Popen, Path]:
+    src = tmp_path / "big.txt"
+    src.write_text("".join(GOOD[i % 4] + f" {i}\n" for i in range(rows)), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "export.classify", "--model", str(model_path), "--input", str(src),
+                             "--output", str(out), "--device", "cpu", "--threads", "2", "--no-progress"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, out
+
+
+def _workers_of(proc: subprocess.Popen, timeout: float = 60.0) -> list:
+    """The run's worker processes (children of its forkserver), once they are working."""
+    psutil = pytest.importorskip("psutil")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        workers = [p for p in tree if p.ppid() != proc.pid]  # forked by the forkserver
+        if len(workers) == 2 and all(p.cpu_times().user > 0.05 for p in workers):
+            return workers
+        time.sleep(0.02)
+    raise AssertionError("no worker processes appeared")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals and forkserver")
+def test_a_dead_worker_fails_the_run_and_writes_nothing(model_path, tmp_path):
+    proc, out = _start_cli(model_path, tmp_path)
+    _workers_of(proc)[0].kill()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "a worker process died" in err and f"{out} was not written" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".out.csv.*"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals and forkserver")
+def test_terminated_or_killed_runs_leave_no_files_or_processes(model_path, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    proc, out = _start_cli(model_path, tmp_path)
+    workers = _workers_of(proc)
+    proc.terminate()  # SIGTERM: cleaned up like Ctrl-C
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and f"interrupted: {out} was not written" in err, err
+    assert not out.exists() and not list(tmp_path.glob(".out.csv.*"))
+    psutil.wait_procs(workers, timeout=10)
+    assert not any(p.is_running() for p in workers)
+    # SIGKILL gives the parent no chance to stop its workers: they notice and exit on their own
+    proc, out = _start_cli(model_path, tmp_path)
+    workers = _workers_of(proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "worker processes outlived a killed parent"
