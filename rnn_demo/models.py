@@ -156,10 +156,14 @@ def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 class TextClassifier(nn.Module):
     """Embedding -> recurrent layers -> pooling -> linear; `forward(tokens, lengths) -> logits`."""
 
-    def __init__(self, config: ClassifierConfig) -> None:
+    def __init__(self, config: ClassifierConfig, *, init_embedding: bool = True) -> None:
+        """init_embedding=False leaves the embedding uninitialised (torch.empty), for a model that
+        only describes shapes on the meta device: initialising an embedding there runs a Python
+        decomposition that imports torch._dynamo (about 60 MB resident and 1 s, once per process)."""
         super().__init__()
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id)
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id,
+                                      _weight=None if init_embedding else torch.empty(config.vocab_size, config.embed_dim))
         # layers[l][d]: layer l, direction d (0 forward, 1 backward), each a 1-layer cell.
         self.layers = nn.ModuleList()
         in_size = config.embed_dim

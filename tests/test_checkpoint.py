@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,6 +9,8 @@ import torch
 from rnn_demo.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rnn_demo.models import TextClassifier, preset_config
 from rnn_demo.tokenizer import Vocab, encode_batch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -89,3 +94,24 @@ def test_config_for_another_architecture(saved):
 def test_missing_folder(tmp_path):
     with pytest.raises(CheckpointError, match="folder not found"):
         load_checkpoint(tmp_path / "nowhere")
+
+
+def test_checkpoints_with_one_tokenizer_share_one_vocabulary(saved, tmp_path):
+    path, model, vocab = saved
+    other = save_checkpoint(tmp_path / "other", model, vocab, "bilstm", {"epochs": []})
+    a, b = load_checkpoint(path), load_checkpoint(other)
+    assert a.vocab is b.vocab  # one Vocab (and one fast-tokenizer table) for both
+    different = Vocab.build(["a whole other vocabulary of words"], min_freq=1)
+    small = TextClassifier(preset_config("gru", len(different))).eval()
+    c = load_checkpoint(save_checkpoint(tmp_path / "third", small, different, "gru", {"epochs": []}))
+    assert c.vocab is not a.vocab and c.vocab == different
+
+
+def test_loading_does_not_import_torch_dynamo():
+    # the meta-device size check once initialised the embedding there, which imports
+    # torch._dynamo: about 60 MB of the app's resident memory and 1 s of its start-up
+    code = ("import sys; from rnn_demo.checkpoint import load_checkpoint; "
+            "load_checkpoint('checkpoints/bilstm'); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
