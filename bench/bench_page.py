@@ -131,7 +131,7 @@ def main() -> None:
             proc.kill()
         log.close()
     print(f"model {args.model}, {args.runs} runs, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}")
-    print(f"| measure | median | min | max | goal |\n|---|---:|---:|---:|---:|")
+    print("| measure | median | min | max | goal |\n|---|---:|---:|---:|---:|")
     for name, values in results.items():
         fmt = "{:.2f}" if name.endswith("(s)") else "{:.0f}" if "ms" in name else "{:.1f}"
         med = statistics.median(values)

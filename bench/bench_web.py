@@ -188,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             mb = lambda xs: " / ".join(f"{x / 1e6:.2f}" for x in xs)  # noqa: E731
             print(f"| `{name}` | {mb(s['model'])} | {mb(s['total'])} |")
         if not args.skip_accuracy and args.data.is_file():
-            print(f"\n| model | fp32 test acc | shipped (int8 embedding) test acc | Δ points | same answer |"
-                  f"\n|---|---:|---:|---:|---:|")
+            print("\n| model | fp32 test acc | shipped (int8 embedding) test acc | Δ points | same answer |"
+                  "\n|---|---:|---:|---:|---:|")
             for name in args.models:
                 a = accuracy(site, name, args.data, args.threads)
                 results["models"][name]["accuracy"] = a

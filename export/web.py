@@ -290,7 +290,7 @@ def build_model(ckpt, models_dir: Path, precision: str, examples: list[str]) -> 
 
     from rnn_demo.projection import load_projection
 
-    from .onnx_export import ExportVerificationError, export_checkpoint
+    from .onnx_export import export_checkpoint
 
     config = ckpt.config
     projection = load_projection(ckpt.path)
