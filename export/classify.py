@@ -13,7 +13,7 @@ bounded whatever the file size. Each chunk is tokenized at once (rnn_demo.fast_t
 sorted by length, cut into batches of --batch-size headlines of about the same length (far
 less padding for the recurrent kernel to run through), and its results are put back in input
 order before they are written. On the CPU, --threads worker processes (default: one per core
-this process may use) each tokenize and run whole chunks on their own single-threaded
+this process may use, at most 8) each tokenize and run whole chunks on their own single-threaded
 onnxruntime session, while this process reads the next chunks and writes finished ones in
 input order (export.workers says why processes and small batches). On CUDA one session in a
 background thread runs big batches.
@@ -321,16 +321,22 @@ def read_chunks(path: Path, fmt: str, text_column: str, chunk_size: int, skip_ba
 
 
 # -- running the model (export.workers) ----------------------------------------------------
+MAX_DEFAULT_WORKERS = 8  # each worker holds ~90 MB (its own Python, numpy, onnxruntime, session)
+
+
 def worker_count(device: str, requested: int | None) -> int:
-    """--threads, else one worker process per core this process may use; CUDA runs one session."""
+    """--threads, else one worker process per core this process may use (at most
+    MAX_DEFAULT_WORKERS, so a big machine does not get 64 copies of the runtime unasked);
+    CUDA runs one session."""
     if device == "cuda":
         return 1
     if requested is not None:
         return requested
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -455,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"truncate headlines to this many tokens (default {DEFAULT_MAX_LEN})")
     parser.add_argument("--threads", type=int,
                         help="CPU: worker processes, each running onnxruntime on one core "
-                             "(default: one per core this process may use); CUDA: one session")
+                             f"(default: one per core this process may use, at most {MAX_DEFAULT_WORKERS}); "
+                             "CUDA: one session")
     parser.add_argument("--no-overlap", action="store_true",
                         help="read, tokenize, run and write one after the other in one thread, one core "
                              "(to measure what the workers gain)")

@@ -422,3 +422,13 @@ def test_terminated_or_killed_runs_leave_no_files_or_processes(model_path, tmp_p
     proc.communicate(timeout=60)
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, "worker processes outlived a killed parent"
+
+
+def test_worker_count(monkeypatch):
+    from export.classify import MAX_DEFAULT_WORKERS, worker_count
+    assert worker_count("cuda", 5) == 1  # one GPU session
+    assert worker_count("cpu", 3) == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert worker_count("cpu", None) == MAX_DEFAULT_WORKERS
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert worker_count("cpu", None) == 1
