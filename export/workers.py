@@ -25,8 +25,8 @@ import multiprocessing
 import os
 import signal
 import threading
-from multiprocessing.connection import Connection
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Sequence
 
