@@ -57,7 +57,7 @@ except ImportError:  # pragma: no cover - orjson is in requirements.txt
     orjson = None
 
 from .runtime import DEFAULT_MAX_LEN, DEVICES, OnnxPredictor, ProviderUnavailableError
-from .workers import ProcessWorkers, ThreadWorker, classify_texts
+from .workers import ProcessWorkers, ThreadWorker, classify_texts, start_early
 
 INPUT_FORMATS = ("auto", "txt", "csv", "jsonl")
 OUTPUT_FORMATS = ("auto", "csv", "jsonl")
@@ -474,6 +474,8 @@ def classify(args: argparse.Namespace) -> int:
     check_paths(args.input, args.output, args.overwrite)
     if args.input.stat().st_size == 0:
         raise BadLineError(f"{args.input} is empty: nothing to classify")
+    if not args.no_overlap and args.device != "cuda":
+        start_early()  # worker processes will be needed unless CUDA works: overlap their start-up
     predictor = OnnxPredictor(args.model, args.tokenizer, device=args.device, max_len=args.max_len, threads=1)
     device = predictor.model.device
     batch_size = args.batch_size or DEFAULT_BATCH[device]
