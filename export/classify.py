@@ -522,8 +522,11 @@ def classify(args: argparse.Namespace) -> int:
         else:
             # main: reads chunk k+w+1 and writes chunk k, in input order | workers: tokenize and
             # run chunks k..k+w (export.workers: processes on the CPU, a thread on CUDA)
-            pool = (ThreadWorker(predictor, batch_size) if device == "cuda" else
-                    ProcessWorkers(workers, args.model, predictor.tokenizer_path, args.max_len, batch_size))
+            if device == "cuda":
+                pool = ThreadWorker(predictor, batch_size)
+            else:  # the workers load their own sessions; this process only reads and writes
+                pool = ProcessWorkers(workers, args.model, predictor.tokenizer_path, args.max_len, batch_size)
+                predictor.model.close()
             pending: deque[tuple[Chunk, Future]] = deque()
             for chunk in chunks:
                 pending.append((chunk, pool.submit(chunk.texts)))

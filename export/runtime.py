@@ -197,8 +197,15 @@ class OnnxModel:
                 raise RuntimeInputError(f"length {bad} is invalid: lengths must be in 1..{tokens.shape[1]} "
                                         f"(the padded sequence length)")
 
+    def close(self) -> None:
+        """Free the onnxruntime session and its memory (e.g. where only worker processes run the
+        model); `run` raises afterwards."""
+        self.session = None
+
     def run(self, tokens: np.ndarray, lengths: np.ndarray, outputs: Sequence[str] | None = None) -> list[np.ndarray]:
         """Validated run; returns the requested outputs (default all) as numpy arrays on the host."""
+        if self.session is None:
+            raise RuntimeError(f"{self.name}: the onnxruntime session was closed")
         self.check_inputs(tokens, lengths)
         names = list(outputs) if outputs is not None else list(self.output_names)
         if self.device == "cuda" and tokens.shape[0] >= self.iobinding_min_batch:

@@ -432,3 +432,13 @@ def test_worker_count(monkeypatch):
     assert worker_count("cpu", None) == MAX_DEFAULT_WORKERS
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert worker_count("cpu", None) == 1
+
+
+def test_a_closed_session_refuses_to_run(model_path):
+    from export.runtime import OnnxModel
+    model = OnnxModel(model_path, device="cpu")
+    tokens, lengths = np.ones((1, 2), np.int64), np.array([2], np.int64)
+    assert model.logits(tokens, lengths).shape == (1, 4)
+    model.close()  # export.classify does this in the main process once the workers hold theirs
+    with pytest.raises(RuntimeError, match="closed"):
+        model.logits(tokens, lengths)
