@@ -370,7 +370,8 @@ def test_overlong_lines_and_lone_surrogates_are_bad_lines(model_path, tmp_path, 
 
 
 # -- worker processes: a run that is stopped, or loses a worker, leaves nothing behind -----
-def _start_cli(model_path: Path, tmp_path: Path, rows: int = 400_000) -> tuple[subprocess.Popen, Path]:
+def _start_cli(model_path: Path, tmp_path: Path, rows: int = 800_000) -> tuple[subprocess.Popen, Path]:
+    """The CLI on a file that takes it a few seconds (the tests stop it long before it ends)."""
     src = tmp_path / "big.txt"
     src.write_text("".join(GOOD[i % 4] + f" {i}\n" for i in range(rows)), encoding="utf-8")
     out = tmp_path / "out.csv"
