@@ -141,7 +141,8 @@ def run_cli(args: list[str]) -> tuple[float, float, float, str]:
     """Run `python -m export.classify ARGS`; (wall seconds, peak PSS MB, peak RSS MB, stderr).
 
     Memory is that of the process and all its descendants (the worker processes and their
-    forkserver), sampled every 20 ms; the list of descendants is refreshed every 0.5 s (finding
+    forkserver), sampled every 100 ms (reading PSS costs ~0.3 ms per process: sampling more
+    often would take a noticeable share of a core from the run it measures); the list of descendants is refreshed every 0.5 s (finding
     them scans /proc). PSS (proportional set size) counts a page shared by k processes as 1/k
     in each, so the sum over the tree is the physical memory the run holds; the sum of RSS
     counts the libraries the workers share with their forkserver once per process (reported
@@ -174,7 +175,7 @@ def run_cli(args: list[str]) -> tuple[float, float, float, str]:
                     continue
                 pss, rss = pss + info.pss, rss + info.rss
             peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
-            time.sleep(0.02)
+            time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
