@@ -142,8 +142,8 @@ def run_cli(args: list[str]) -> tuple[float, float, float, str]:
 
     Memory is that of the process and all its descendants (the worker processes and their
     forkserver), sampled every 100 ms (reading PSS costs ~0.3 ms per process: sampling more
-    often would take a noticeable share of a core from the run it measures); the list of descendants is refreshed every 0.5 s (finding
-    them scans /proc). PSS (proportional set size) counts a page shared by k processes as 1/k
+    often would take a noticeable share of a core from the run it measures); the list of
+    descendants is refreshed every 0.5 s (finding them scans /proc). PSS (proportional set size) counts a page shared by k processes as 1/k
     in each, so the sum over the tree is the physical memory the run holds; the sum of RSS
     counts the libraries the workers share with their forkserver once per process (reported
     too, as an upper bound). For a single process the two differ only by shared libraries.
