@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
+from load import stop_server  # noqa: E402  (bench/load.py)
 from rnn_demo import service  # noqa: E402
 
 TARGETS = {"predict_p50_ms": 5.0, "analysis_p50_ms": 50.0, "startup_s": 15.0, "rss_mb": 700.0}
@@ -108,11 +109,7 @@ def server_run(analyse_all: bool) -> dict:
             out["rss_mb"] = sum(x.memory_info().rss for x in [p, *p.children(recursive=True)]) / 2**20
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

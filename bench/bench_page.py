@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from load import stop_server  # noqa: E402  (bench/load.py)
 from rnn_demo.service import EXAMPLES  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -124,11 +125,7 @@ def main() -> None:
         results = measure(f"http://127.0.0.1:{args.port}/", args.model, args.runs)
         load_after = os.getloadavg()[0]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         log.close()
     print(f"model {args.model}, {args.runs} runs, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}")
     print("| measure | median | min | max | goal |\n|---|---:|---:|---:|---:|")

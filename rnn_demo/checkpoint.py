@@ -262,6 +262,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
                       metrics=metrics, test_metrics=test_metrics)
 
 
+def load_or_report(folder: str | Path) -> Checkpoint | None:
+    """`load_checkpoint` for command-line tools that go on to the next folder: None, after
+    printing "error: <the problem, naming the file>" on stderr, when the folder cannot be loaded."""
+    try:
+        return load_checkpoint(folder)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def stamp_tokenizer(path: str | Path) -> str:
     """Record the sha256 of `path`/tokenizer.json in its config.json; returns the hash.
 
@@ -317,10 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{folder}: recorded tokenizer sha256 {sha} in {Path(folder) / CONFIG_FILE}")
     for folder in args.folders:
-        try:
-            ckpt = load_checkpoint(folder)
-        except CheckpointError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        ckpt = load_or_report(folder)
+        if ckpt is None:
             status = 2
             continue
         print(f"{folder}: ok ({ckpt.preset}, {ckpt.model.num_parameters():,} parameters)")

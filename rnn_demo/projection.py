@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from .checkpoint import WEIGHTS_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
+from .checkpoint import WEIGHTS_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_or_report
 from .data import DataError, read_dataset
 from .tokenizer import encode_batch, file_sha256
 
@@ -250,10 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for folder in folders:
         start = time.perf_counter()
-        try:
-            ckpt = load_checkpoint(folder)
-        except CheckpointError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        ckpt = load_or_report(folder)
+        if ckpt is None:
             status = 2
             continue
         if not ckpt.config.is_recurrent:  # the bag of embeddings has no hidden state to project
