@@ -11,10 +11,11 @@ position, so a chunk's results come out in its input order.
 Why processes on the CPU: the fast tokenizer is Python (C-level `str` calls, but it holds the
 GIL), and so are the reading and writing around it; onnxruntime is not. With threads, a worker
 whose onnxruntime call has finished waits for the GIL while another thread tokenizes, and a core
-idles. Measured on the 2-core VM, 121,600 AG News rows, lesson-lstm-packed: threads 2.9 s,
-processes 2.3 s end to end. Each process runs one single-threaded session on batches of 64:
-faster than batches of 256 on a 2-thread session (1.31 s against 1.61 s of model time) because
-the kernel's per-step buffers stay in the core's cache and no step waits for pool threads.
+idles (bench/bench_classify.py, 121,600 rows, lesson-lstm-packed, 2-core VM: 3.18 s end to end
+with threads, 2.34 s with processes). Each process runs one single-threaded session on batches
+of 64: faster than batches of 256 on a 2-thread session (bench/classify_parts.py: 1.47-1.56 s
+against 2.33-2.66 s of model time), as the kernel's per-step buffers stay in the core's cache
+and no step waits for pool threads.
 
 Why a thread on CUDA: one GPU session takes big batches; a thread lets the reading and writing
 overlap with it, and a CUDA context must not be forked.

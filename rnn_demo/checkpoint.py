@@ -149,7 +149,8 @@ _VOCABS: weakref.WeakValueDictionary[str, Vocab] = weakref.WeakValueDictionary()
 def _shared_vocab(path: Path, sha256: str) -> Vocab:
     """The vocabulary in `path`, whose sha256 the caller has just checked, shared between
     checkpoints: the shipped models were all trained on one vocabulary, and the app holds 7 of
-    them (3.4 MB per Vocab and 1.4 MB per fast-tokenizer table, 34 MB for 7 copies). Same sha256,
+    them (each further copy with its fast-tokenizer table: +2.7 MB, `bench/bench_memory.py
+    --startup`). Same sha256,
     same file content, same Vocab (immutable); held only while some checkpoint uses it."""
     vocab = _VOCABS.get(sha256)
     if vocab is None:

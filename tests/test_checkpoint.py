@@ -109,7 +109,7 @@ def test_checkpoints_with_one_tokenizer_share_one_vocabulary(saved, tmp_path):
 
 def test_loading_does_not_import_torch_dynamo():
     # the meta-device size check once initialised the embedding there, which imports
-    # torch._dynamo: about 60 MB of the app's resident memory and 1 s of its start-up
+    # torch._dynamo: +45 MB of the app's resident memory (bench/bench_memory.py --startup)
     code = ("import sys; from rnn_demo.checkpoint import load_checkpoint; "
             "load_checkpoint('checkpoints/bilstm'); print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
