@@ -445,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="without --output: print results chunk by chunk instead of after the whole run "
                              "(a later bad line can then stop a run whose first results were printed)")
     parser.add_argument("--batch-size", type=int,
-                        help="headlines per onnxruntime call (default 256 on CPU, 4096 on CUDA)")
+                        help="headlines per onnxruntime call (default "
+                             + ", ".join(f"{n} on {d.upper()}" for d, n in DEFAULT_BATCH.items()) + ")")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
                         help=f"rows read and length-sorted together; bounds memory (default {DEFAULT_CHUNK_SIZE})")
     parser.add_argument("--device", choices=DEVICES, default="auto",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from gradio_client import Client
 
-from app_helpers import ROOT, AppServer
+from helpers import ROOT, AppServer
 from rnn_demo.checkpoint import discover_checkpoints, load_checkpoint
 from rnn_demo.predict import TorchPredictor
 
@@ -68,7 +68,7 @@ def test_bad_requests_get_clear_errors(client):
 # ---- backend selection (in-process; no server needed)
 
 def test_onnx_backend_without_exports_names_the_export_command(tmp_path, monkeypatch):
-    from app_helpers import write_tiny_checkpoints
+    from helpers import write_tiny_checkpoints
     from rnn_demo import service
 
     root = write_tiny_checkpoints(tmp_path / "ckpts", presets=("gru",))
@@ -82,7 +82,7 @@ def test_onnx_backend_without_exports_names_the_export_command(tmp_path, monkeyp
 def test_onnx_backend_serves_the_same_probabilities(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     onnx_export = pytest.importorskip("export.onnx_export")
-    from app_helpers import write_tiny_checkpoints
+    from helpers import write_tiny_checkpoints
     from rnn_demo import service
 
     root = write_tiny_checkpoints(tmp_path / "ckpts", presets=("bilstm",))

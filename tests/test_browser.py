@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app_helpers import ROOT, AppServer
+from helpers import ROOT, AppServer
 from rnn_demo.checkpoint import discover_checkpoints
 
 CHROMIUM = Path("/usr/bin/chromium")

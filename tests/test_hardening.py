@@ -14,7 +14,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError
 
-from app_helpers import ROOT, AppServer
+from helpers import ROOT, AppServer
 from rnn_demo.checkpoint import discover_checkpoints
 
 SHIPPED = [f.name for f in discover_checkpoints(ROOT / "checkpoints")]

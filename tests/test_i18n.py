@@ -128,7 +128,7 @@ def test_importance_strip_writes_numbers_and_keeps_weak_words_visible():
 
 
 def test_figures_and_tables_in_korean(tmp_path):
-    from app_helpers import write_tiny_checkpoints
+    from helpers import write_tiny_checkpoints
     from rnn_demo import service
     reg = service.Registry(write_tiny_checkpoints(tmp_path / "ck"))
     with language("ko"):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from app_helpers import TINY_PRESETS, tiny_model, tiny_vocab
+from helpers import TINY_PRESETS, tiny_model, tiny_vocab
 from rnn_demo import inspect as ins
 from rnn_demo.models import reverse_within_length
 from rnn_demo.tokenizer import PAD_ID, UNK_ID

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from app_helpers import TINY_LABELS, TINY_TEXTS, tiny_model, tiny_vocab, write_tiny_checkpoints
+from helpers import TINY_LABELS, TINY_TEXTS, tiny_model, tiny_vocab, write_tiny_checkpoints
 from rnn_demo import lessons as L
 from rnn_demo.batching import EncodedDataset
 from rnn_demo.checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint

@@ -1,6 +1,6 @@
 """The page as learners and lesson authors meet it, in Chromium: Korean, deep links, a phone, the small fixes.
 
-One server for the module (test_browser's fixtures: `app_helpers.AppServer`), one browser, a few pages each.
+One server for the module (test_browser's fixtures: `helpers.AppServer`), one browser, a few pages each.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from app_helpers import write_tiny_checkpoints, write_tiny_data
+from helpers import write_tiny_checkpoints, write_tiny_data
 from rnn_demo import inspect as ins
 from rnn_demo import plots, service
 from rnn_demo import projection as P

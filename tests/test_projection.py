@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from app_helpers import ROOT, TINY_LABELS, TINY_TEXTS, write_tiny_checkpoints, write_tiny_data
+from helpers import ROOT, TINY_LABELS, TINY_TEXTS, write_tiny_checkpoints, write_tiny_data
 from rnn_demo import projection as P
 from rnn_demo.checkpoint import WEIGHTS_FILE, discover_checkpoints, load_checkpoint
 from rnn_demo.tokenizer import encode_batch

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from app_helpers import ROOT
+from helpers import ROOT
 from rnn_demo import service
 from rnn_demo.checkpoint import CheckpointError, load_checkpoint, main as checkpoint_main, save_checkpoint
 from rnn_demo.projection import ProjectionError, load_projection
