@@ -27,7 +27,9 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 from load import stop_server  # noqa: E402  (bench/load.py)
-from rnn_demo import service  # noqa: E402
+from page import settings, views  # noqa: E402
+from page.registry import Registry  # noqa: E402
+from rnn_demo.catalog import EXAMPLES  # noqa: E402
 
 TARGETS = {"predict_p50_ms": 5.0, "analysis_p50_ms": 50.0, "startup_s": 15.0, "rss_mb": 700.0}
 
@@ -48,18 +50,18 @@ def timed(fn, iterations: int) -> list[float]:
 
 def in_process(root: Path, iterations: int) -> dict:
     """Per model: predict (one headline) and the whole Read tab (all figures serialised as gr.Plot does)."""
-    service.configure_torch()
-    reg = service.Registry(root)
-    headlines = service.EXAMPLES
+    settings.configure_torch()
+    reg = Registry(root)
+    headlines = EXAMPLES
     results = {}
     for name in reg.names:
-        service.predict(reg, headlines[0], name)  # warm-up
-        service.analyze_page(reg, headlines[0], name)
-        predict_ms = timed(lambda i: service.predict(reg, headlines[i % len(headlines)], name), iterations)
+        views.predict(reg, headlines[0], name)  # warm-up
+        views.analyze_page(reg, headlines[0], name)
+        predict_ms = timed(lambda i: views.predict(reg, headlines[i % len(headlines)], name), iterations)
 
         def analysis(i: int) -> None:
             reg._traces.clear()  # measure the real work, not the per-headline cache
-            page = service.analyze_page(reg, headlines[i % len(headlines)], name)
+            page = views.analyze_page(reg, headlines[i % len(headlines)], name)
             for fig in (page.trajectory, page.prefix, page.internals):
                 fig.to_json()
 
@@ -103,8 +105,8 @@ def server_run(analyse_all: bool) -> dict:
             from gradio_client import Client
 
             client = Client(url, verbose=False)
-            for name in service.Registry(ROOT / "checkpoints").names:
-                client.predict(service.EXAMPLES[0], name, api_name="/analyze")
+            for name in Registry(ROOT / "checkpoints").names:
+                client.predict(EXAMPLES[0], name, api_name="/analyze")
             p = psutil.Process(proc.pid)
             out["rss_mb"] = sum(x.memory_info().rss for x in [p, *p.children(recursive=True)]) / 2**20
         return out

@@ -12,7 +12,7 @@ every 0.25 s. Prints RSS after start-up, after each tenth of the requests, the p
 
 --per-model sends one such request per model, one at a time, 1.2 s apart (the app trims freed
 memory once a second), sampling RSS every 5 ms: RSS before each request and its peak during it.
---startup loads the checkpoints in this process as the app does (service.Registry) and prints
+--startup loads the checkpoints in this process as the app does (page.registry.Registry) and prints
 the RSS after the imports and after loading, whether loading imported torch._dynamo, how many
 distinct vocabularies the models hold, and what one more copy of a vocabulary (with its
 fast-tokenizer table) and importing torch._dynamo would add.
@@ -87,7 +87,7 @@ def startup() -> int:
     import torch  # noqa: F401
 
     sys.path.insert(0, str(ROOT))
-    from rnn_demo import service
+    from page.registry import Registry
     from rnn_demo.fast_tokenizer import fast_encoder
     from rnn_demo.tokenizer import Vocab
 
@@ -98,7 +98,7 @@ def startup() -> int:
         return me.memory_info().rss / 2**20
 
     imports = mb()
-    registry = service.Registry(ROOT / "checkpoints")
+    registry = Registry(ROOT / "checkpoints")
     loaded = mb()
     print(f"RSS after the app's imports: {imports:.0f} MB; after loading {len(registry.names)} checkpoints: "
           f"{loaded:.0f} MB (+{loaded - imports:.0f})")

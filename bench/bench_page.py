@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from load import stop_server  # noqa: E402  (bench/load.py)
-from rnn_demo.service import EXAMPLES  # noqa: E402
+from rnn_demo.catalog import EXAMPLES  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -79,7 +79,7 @@ def accuracy(site: Path, name: str, test_csv: Path, threads: int) -> dict:
     from export.onnx_export import export_checkpoint
     from rnn_demo.checkpoint import load_checkpoint
     from rnn_demo.data import read_dataset
-    from rnn_demo.tokenizer import encode_batch_np
+    from rnn_demo.fast_tokenizer import encode_batch_np
 
     ckpt = load_checkpoint(ROOT / "checkpoints" / name)
     data = read_dataset(test_csv)

@@ -26,7 +26,9 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from rnn_demo.tokenizer import Vocab, encode_batch_np, file_sha256
+from rnn_demo.tokenizer import Vocab, file_sha256
+
+from rnn_demo.fast_tokenizer import encode_batch_np
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -280,3 +282,20 @@ class OnnxPredictor:
 
 __all__ = ["CPU", "CUDA", "OnnxModel", "OnnxPredictor", "ProviderUnavailableError", "RuntimeInputError",
            "cuda_listed", "encode_batch_np", "softmax", "tokenizer_sidecar"]
+
+
+def onnx_predictors(folder: str | Path, threads: int = 1):
+    """A predictor factory for the page's registry: checkpoint -> OnnxPredictor of FOLDER/NAME.onnx.
+
+    A model without an export is an error that says how to build the exports (`python -m export --all`).
+    """
+    folder = Path(folder)
+
+    def make(ckpt) -> OnnxPredictor:
+        onnx_path = folder / f"{ckpt.name}.onnx"
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"{onnx_path} not found: RNN_DEMO_BACKEND=onnx needs the exported models; "
+                                    "build them with `python -m export --all`")
+        return OnnxPredictor(onnx_path, ckpt.path, device="cpu", threads=threads)
+
+    return make

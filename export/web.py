@@ -8,7 +8,7 @@ nothing fetched at run time. `python -m http.server -d DIR` (or any static host)
                                      from web/node_modules (pinned in web/package-lock.json;
                                      `npm ci --prefix web` installs them)
     DIR/site.json                    manifest: models, classes, languages, examples, versions
-    DIR/locales/LANG.json            rnn_demo/locales (the app's translation files), copied
+    DIR/locales/LANG.json            page/locales (the page's translation files), copied
     DIR/lowercase.json               Python's str.lower() tables: per character, and the cased /
                                      case-ignorable sets of the final-sigma rule (web/tokenizer.js)
     DIR/vocab/SHA12.json             the vocabulary (shared by models with the same tokenizer)
@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from page.i18n import class_key
+
 ROOT = Path(__file__).resolve().parents[1]
 WEB_SOURCES = ROOT / "web"
-LOCALES_DIR = ROOT / "rnn_demo" / "locales"
 SITE_FORMAT = "rnn_demo.web/1"
 SITE_MANIFEST = "site.json"  # written last: a folder without it is not a finished site
 SITE_MARKER = ".rnn_demo_web"  # written first: lets a rebuild clear a half-written folder
@@ -48,7 +48,6 @@ VENDORED = {
 VENDORED_NOTICES = ("LICENSE", "package.json")
 RECURRENT_CELLS = ("rnn", "lstm", "gru")
 PRECISIONS = ("int8", "fp32")
-DEFAULT_MODEL = "lesson-lstm-packed"  # the app's default too
 DEFAULT_MODEL_MARKER = '<meta name="rnn-demo-default-model" content="">'
 CAPITAL_SIGMA = 0x3A3  # lower-cased by context (final sigma) in tokenizer.js, not by table
 CLOUD_DECIMALS = 4  # reference cloud coordinates: plenty for a faint scatter, a third of the bytes
@@ -131,25 +130,14 @@ def tokenizer_tables() -> dict:
             "case_ignorable": ignorable}
 
 
-def class_key(name: str) -> str:
-    """Translation key of a class name: 'Sci/Tech' -> 'class.sci_tech'."""
-    return "class." + re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+def read_locales() -> dict[str, dict[str, str]]:
+    """{lang: {key: text}} of the page's translation files (page/locales), English first."""
+    from page.i18n import LocaleError, languages, locales
 
-
-def read_locales(folder: Path = LOCALES_DIR) -> dict[str, dict[str, str]]:
-    """{lang: {key: text}} from LANG.json files (flat objects of strings), English first."""
-    locales = {}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise WebBuildError(f"{path}: not readable JSON ({exc})") from exc
-        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-            raise WebBuildError(f"{path}: a translation file must be one flat JSON object of strings")
-        locales[path.stem] = data
-    if "en" not in locales:
-        raise WebBuildError(f"{folder}/en.json is missing (English is the fallback language)")
-    return dict(sorted(locales.items(), key=lambda kv: (kv[0] != "en", kv[0])))
+    try:
+        return {lang: locales()[lang] for lang in languages()}
+    except LocaleError as exc:
+        raise WebBuildError(str(exc)) from None
 
 
 def vendored_versions(node_modules: Path) -> dict[str, str]:
@@ -251,7 +239,7 @@ def _compare_precisions(fp32_path: Path, int8_path: Path, vocab, texts: list[str
     import numpy as np
     import onnxruntime as ort
 
-    from rnn_demo.tokenizer import encode_batch_np
+    from rnn_demo.fast_tokenizer import encode_batch_np
 
     tokens, lengths = encode_batch_np(vocab, texts)
     feeds = {"tokens": tokens, "lengths": lengths}
@@ -345,7 +333,7 @@ def build_site(out: str | Path, models: list[str] | None = None, checkpoints_dir
                precision: str = "int8", node_modules: str | Path | None = None, log=print) -> SiteResult:
     """Write the widget site to `out` for the named checkpoints (default: every recurrent one)."""
     from rnn_demo.checkpoint import CheckpointError, discover_checkpoints, load_checkpoint
-    from rnn_demo.service import EXAMPLES
+    from rnn_demo.catalog import EXAMPLES, default_model
     from rnn_demo.tokenizer import file_sha256
 
     from .onnx_export import ExportVerificationError
@@ -415,15 +403,16 @@ def build_site(out: str | Path, models: list[str] | None = None, checkpoints_dir
         raise WebBuildError("no model could be built for the widget:\n  " + "\n  ".join(result.skipped))
     missing = sorted({class_key(c) for c in class_names} - set(locales["en"]))
     if missing:
-        raise WebBuildError(f"rnn_demo/locales/en.json has no text for {', '.join(missing)}")
+        raise WebBuildError(f"page/locales/en.json has no text for {', '.join(missing)}")
     names = [e["name"] for e in entries]
     manifest = {
         "format": SITE_FORMAT,
         "models": entries,
-        "default_model": DEFAULT_MODEL if DEFAULT_MODEL in names else names[0],
+        "default_model": default_model(names),
         "class_names": class_names,
         "class_keys": [class_key(c) for c in class_names],
         "languages": list(locales),
+        "language_names": {lang: strings.get("lang.name", lang) for lang, strings in locales.items()},
         "examples": list(EXAMPLES),
         "vendored": versions,
     }

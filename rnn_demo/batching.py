@@ -5,7 +5,9 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .tokenizer import UNK_ID, Vocab, encode_batch_np
+from .tokenizer import UNK_ID, Vocab
+
+from .fast_tokenizer import encode_batch_np
 
 
 class EncodedDataset:

@@ -1,8 +1,8 @@
 """`basic_english` + vocabulary lookup for many texts at once, token for token equal to `Vocab.encode`.
 
 Why not per text: `Vocab.encode` runs twelve regex substitutions and a dict lookup per token
-in Python for every headline (3.2 s for 121,600 AG News headlines on the 2-core machine, more
-than the model itself when batches are length-sorted). Here a whole chunk of texts is joined
+in Python for every headline, which on a large file costs more than the model itself once batches
+are length-sorted (docs/export.md measures both). Here a whole chunk of texts is joined
 into one string, so every step is a single C-level call over the chunk:
 
     texts ──join(" \\x00 ")──> one str ──lower()──> 11 × str.replace ──> split() ──> tokens
@@ -163,4 +163,26 @@ def fast_encoder(vocab: Vocab) -> FastEncoder:
     return encoder
 
 
-__all__ = ["EncodedTexts", "FastEncoder", "fast_encoder", "split_many"]
+def encode_batch_np(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
+    """Texts -> (tokens (B, T) int64 right-padded with PAD_ID, lengths (B,) int64), as numpy.
+
+    A text with no tokens at all gets a single UNK so every length is >= 1; max_len None or 0
+    means no truncation. numpy only, so a server running onnxruntime can tokenize without
+    importing torch. The ids are `vocab.encode`'s, computed for all texts at once by
+    `fast_encoder` below (token for token the same; tests/test_fast_tokenizer.py).
+    """
+    if not texts:
+        return np.zeros((0, 0), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    encoded = fast_encoder(vocab).encode(texts, max_len)
+    return encoded.batch(np.arange(len(encoded)))
+
+
+def encode_batch(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
+    """`encode_batch_np` as torch tensors: (tokens (B, T) int64, lengths (B,) int64)."""
+    import torch  # lazy: onnxruntime servers tokenize without torch
+
+    tokens, lengths = encode_batch_np(vocab, texts, max_len)
+    return torch.from_numpy(tokens), torch.from_numpy(lengths)
+
+
+__all__ = ["EncodedTexts", "FastEncoder", "encode_batch", "encode_batch_np", "fast_encoder", "split_many"]

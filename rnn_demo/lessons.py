@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .batching import EncodedDataset
+from .catalog import TEST_DATA
 from .checkpoint import WEIGHTS_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
 from .data import DataError, read_dataset
 from .models import TextClassifier
@@ -347,12 +348,6 @@ class Lessons:
     def batching(self) -> dict:
         return self.data["batching"]
 
-    def stale_note(self, ckpt_dir: str | Path) -> str:
-        if self.current:
-            return ""
-        return (f"{self.path} was measured on older weights of this model; rebuild it with "
-                f"`python -m rnn_demo.lessons --checkpoint {ckpt_dir} --data ../shared/data/ag_news/test.csv`")
-
 
 def load_lessons(ckpt_dir: str | Path) -> Lessons | None:
     """The stored measurements of a checkpoint, None when there are none; LessonsError when damaged."""
@@ -396,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--checkpoint", help="checkpoint folder to measure")
     target.add_argument("--all", action="store_true", help="every checkpoint folder under --checkpoints")
     p.add_argument("--checkpoints", default="checkpoints", help="where --all looks")
-    p.add_argument("--data", default="../shared/data/ag_news/test.csv", help="labelled test file")
+    p.add_argument("--data", default=TEST_DATA, help="labelled test file")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object (for --all: name -> result)")
     p.add_argument("--memory-headlines", type=int, default=MEMORY_MAX_HEADLINES,
                    help="long headlines used for the memory curve (seeded subsample; 0 = all)")

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint
-from .tokenizer import encode_batch
+from .fast_tokenizer import encode_batch
 
 
 class Predictor(Protocol):

@@ -27,9 +27,11 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from .catalog import TRAIN_DATA
 from .checkpoint import WEIGHTS_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_or_report
 from .data import DataError, read_dataset
-from .tokenizer import encode_batch, file_sha256
+from .tokenizer import file_sha256
+from .fast_tokenizer import encode_batch
 
 PROJECTION_FORMAT = "rnn_demo.projection/1"
 PROJECTION_WEIGHTS = "projection.safetensors"
@@ -233,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--checkpoint", action="append", help="checkpoint folder to build for (repeatable)")
     target.add_argument("--all", action="store_true", help="build for every checkpoint under --root")
     p.add_argument("--root", default="checkpoints", help="folder holding the checkpoints (for --all)")
-    p.add_argument("--data", default="../shared/data/ag_news/train_hf.jsonl",
+    p.add_argument("--data", default=TRAIN_DATA,
                    help="labelled AG News file (CSV, JSON lines or parquet) to draw the reference set from")
     args = p.parse_args(argv)
     folders = discover_checkpoints(args.root) if args.all else [Path(c) for c in args.checkpoint]

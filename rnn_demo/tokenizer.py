@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 PAD_TOKEN = "<pad>"
 UNK_TOKEN = "<unk>"
@@ -135,29 +135,3 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def encode_batch_np(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
-    """Texts -> (tokens (B, T) int64 right-padded with PAD_ID, lengths (B,) int64), as numpy.
-
-    A text with no tokens at all gets a single UNK so every length is >= 1; max_len None or 0
-    means no truncation. numpy only, so a server running onnxruntime can tokenize without
-    importing torch. The ids are `vocab.encode`'s, computed for all texts at once by
-    `rnn_demo.fast_tokenizer` (token for token the same; tests/test_fast_tokenizer.py).
-    """
-    import numpy as np
-
-    from .fast_tokenizer import fast_encoder
-
-    if not texts:
-        return np.zeros((0, 0), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    encoded = fast_encoder(vocab).encode(texts, max_len)
-    return encoded.batch(np.arange(len(encoded)))
-
-
-def encode_batch(vocab: Vocab, texts: Sequence[str], max_len: int | None = None):
-    """`encode_batch_np` as torch tensors: (tokens (B, T) int64, lengths (B,) int64)."""
-    import torch
-
-    tokens, lengths = encode_batch_np(vocab, texts, max_len)
-    return torch.from_numpy(tokens), torch.from_numpy(lengths)

@@ -69,26 +69,30 @@ def test_bad_requests_get_clear_errors(client):
 
 def test_onnx_backend_without_exports_names_the_export_command(tmp_path, monkeypatch):
     from helpers import write_tiny_checkpoints
-    from rnn_demo import service
+    from export.runtime import onnx_predictors
+    from page import settings
+    from page.registry import Registry
 
     root = write_tiny_checkpoints(tmp_path / "ckpts", presets=("gru",))
     monkeypatch.setenv("RNN_DEMO_ONNX_DIR", str(tmp_path / "no-exports"))
     with pytest.raises(FileNotFoundError, match=r"python -m export --all"):
-        service.Registry(root, backend="onnx")
+        Registry(root, onnx_predictors(settings.onnx_dir()), "onnx")
+    assert settings.backend("onnx") == "onnx" and settings.backend(" Torch ") == "torch"
     with pytest.raises(ValueError, match="'torch' and 'onnx'"):
-        service.Registry(root, backend="tensorflow")
+        settings.backend("tensorflow")
 
 
 def test_onnx_backend_serves_the_same_probabilities(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     onnx_export = pytest.importorskip("export.onnx_export")
     from helpers import write_tiny_checkpoints
-    from rnn_demo import service
+    from export.runtime import onnx_predictors
+    from page.registry import Registry
 
     root = write_tiny_checkpoints(tmp_path / "ckpts", presets=("bilstm",))
     onnx_export.export_checkpoint(root / "bilstm", tmp_path / "exports" / "bilstm.onnx")
     monkeypatch.setenv("RNN_DEMO_ONNX_DIR", str(tmp_path / "exports"))
-    onnx_reg, torch_reg = service.Registry(root, backend="onnx"), service.Registry(root, backend="torch")
+    onnx_reg, torch_reg = Registry(root, onnx_predictors(tmp_path / "exports"), "onnx"), Registry(root)
     assert type(onnx_reg.get("bilstm").predictor).__name__ == "OnnxPredictor"
     texts = ["bank cuts rates", "team wins the final match again and again"]
     assert np.allclose(onnx_reg.get("bilstm").predictor.predict_proba(texts),

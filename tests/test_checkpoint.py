@@ -8,7 +8,8 @@ import torch
 
 from rnn_demo.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rnn_demo.models import TextClassifier, preset_config
-from rnn_demo.tokenizer import Vocab, encode_batch
+from rnn_demo.tokenizer import Vocab
+from rnn_demo.fast_tokenizer import encode_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -173,7 +173,7 @@ def test_sorted_streaming_matches_unsorted_reference_in_input_order(shipped_mode
     got = np.array([[float(r[f"p_{c}"]) for c in predictor.class_names] for r in rows])
     np.testing.assert_allclose(got, reference, atol=2e-6)
     with torch.inference_mode():
-        from rnn_demo.tokenizer import encode_batch
+        from rnn_demo.fast_tokenizer import encode_batch
         torch_labels = np.concatenate([ckpt.model(*encode_batch(ckpt.vocab, texts[i: i + 256], 200)).argmax(1).numpy()
                                        for i in range(0, len(texts), 256)])
     assert [r["label"] for r in rows] == [ckpt.class_names[i] for i in torch_labels]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rnn_demo.fast_tokenizer import FastEncoder, fast_encoder, split_many
-from rnn_demo.tokenizer import PAD_ID, UNK_ID, Vocab, basic_english, encode_batch_np
+from rnn_demo.tokenizer import PAD_ID, UNK_ID, Vocab, basic_english
+from rnn_demo.fast_tokenizer import encode_batch_np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ag_news"

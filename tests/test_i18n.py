@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn_demo import i18n, page, plots
-from rnn_demo.i18n import language, locales, tr
+from page import figures, fragments, i18n, links
+from page.i18n import language, locales, tr
+from page.tabs import TAB_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [ROOT / "app.py", *sorted((ROOT / "rnn_demo").glob("*.py"))]
+SOURCES = [ROOT / "app.py", *sorted((ROOT / "page").glob("*.py"))]
 LITERAL_KEY = re.compile(r"""\b(?:tr|T|i18n\.tr)\(\s*["']([a-z_]+\.[A-Za-z0-9_.\-]+)["']\s*[,)]""")
 # tr(f"plot.{name}") and tr("lesson.mode_" + m): a family of keys sharing a prefix
 PREFIX_KEY = re.compile(r"""\b(?:tr|i18n\.tr)\(\s*f?["']([a-z_]+\.[a-z_]*)(?:\{|["']\s*\+)""")
@@ -80,7 +81,7 @@ MODELS = ["lesson-rnn", "gru"]
 
 
 def test_deep_link_valid():
-    link = page.parse_link({"model": "gru", "text": "a\nb", "tab": "Packing", "k": "7", "dims": "3", "lang": "ko"},
+    link = links.parse_link({"model": "gru", "text": "a\nb", "tab": "Packing", "k": "7", "dims": "3", "lang": "ko"},
                            MODELS, "lesson-rnn", 40)
     assert (link.model, link.text, link.tab, link.k, link.dims, link.notes) == ("gru", "a\nb", "packing", 7, 3, [])
 
@@ -96,16 +97,16 @@ def test_deep_link_valid():
     ({"text": "w " * 2000}, "note.link_long_text"),
 ])
 def test_deep_link_problems_become_notes_in_every_language(params, key):
-    link = page.parse_link(params, MODELS, "lesson-rnn", 40)
+    link = links.parse_link(params, MODELS, "lesson-rnn", 40)
     assert [k for k, _ in link.notes] == [key]
-    assert link.model in MODELS and link.tab in page.TABS and (link.k is None or 0 <= link.k <= 40)
-    assert link.text is None or len(link.text) <= page.MAX_LINK_TEXT
+    assert link.model in MODELS and link.tab in TAB_NAMES and (link.k is None or 0 <= link.k <= 40)
+    assert link.text is None or len(link.text) <= links.MAX_LINK_TEXT
     for lang in locales():
         assert tr(key, lang, **link.notes[0][1])  # every placeholder is given
 
 
 def test_not_english():
-    from rnn_demo.service import not_english
+    from page.inputs import not_english
     assert not_english("중앙은행이 금리를 올렸다") and not_english("Центральный банк повысил ставку")
     assert not not_english("Central bank raises rates") and not not_english("Pokémon café opens in Zürich")
     assert not not_english("2024: 3-1") and not_english("삼성 반도체 실적 발표, AI 수요 덕분")
@@ -113,15 +114,15 @@ def test_not_english():
 
 def test_answer_bars_use_the_class_palette_and_escape():
     classes = ("World", "Sports", "Business", "Sci/Tech")
-    out = page.answer_html({"World": 0.1, "Sports": 0.7, "Business": 0.1, "Sci/Tech": 0.1}, classes)
-    assert all(c in out for c in plots.CLASS_COLORS) and "70.0%" in out
+    out = fragments.answer_html({"World": 0.1, "Sports": 0.7, "Business": 0.1, "Sci/Tech": 0.1}, classes)
+    assert all(c in out for c in figures.CLASS_COLORS) and "70.0%" in out
     with language("ko"):
-        assert "스포츠" in page.answer_html({"World": 1.0}, classes)
-    assert "<b>" not in page.answer_html(None, classes, "<b>x</b>")
+        assert "스포츠" in fragments.answer_html({"World": 1.0}, classes)
+    assert "<b>" not in fragments.answer_html(None, classes, "<b>x</b>")
 
 
 def test_importance_strip_writes_numbers_and_keeps_weak_words_visible():
-    out = page.importance_html(["good", "<i>bad</i>", "zzz"], np.array([0.2, -0.01, 0.0]), [True, True, False])
+    out = fragments.importance_html(["good", "<i>bad</i>", "zzz"], np.array([0.2, -0.01, 0.0]), [True, True, False])
     assert "+20.0" in out and "-1.0" in out and "&lt;i&gt;" in out and "(unknown)" in out
     alphas = [float(a) for a in re.findall(r"rgba\([\d,]+,([\d.]+)\)", out)[:3]]
     assert min(alphas) >= 0.25
@@ -129,15 +130,16 @@ def test_importance_strip_writes_numbers_and_keeps_weak_words_visible():
 
 def test_figures_and_tables_in_korean(tmp_path):
     from helpers import write_tiny_checkpoints
-    from rnn_demo import service
-    reg = service.Registry(write_tiny_checkpoints(tmp_path / "ck"))
+    from page import card, lesson_views, views
+    from page.registry import Registry
+    reg = Registry(write_tiny_checkpoints(tmp_path / "ck"))
     with language("ko"):
-        result = service.analyze_page(reg, "bank cuts rates again\nteam wins the final match", "gru")
-        card, confusion, curves = service.model_card(reg, "gru")
-        fig, md = service.packing_view(reg, "bank cuts rates", 3)
+        result = views.analyze_page(reg, "bank cuts rates again\nteam wins the final match", "gru")
+        card, confusion, curves = card.model_card(reg, "gru")
+        fig, md = lesson_views.packing_view(reg, "bank cuts rates", 3)
     assert "은닉 상태" in result.trajectory.layout.title.text and "예측" in result.prefix.layout.title.text
     assert list(result.table.columns)[:3] == ["번호", "제목", "답"] and "경제" in result.table.columns
     assert "혼동 행렬" in confusion.layout.title.text and "| 설정 | 값 |" in card
     assert "k = 3" in md and "패딩" in fig.layout.title.text + md
-    english = service.analyze_page(reg, "bank cuts rates again", "gru")  # outside: English, as the API
+    english = views.analyze_page(reg, "bank cuts rates again", "gru")  # outside: English, as the API
     assert english.trajectory.layout.title.text == "Hidden-state trajectory"

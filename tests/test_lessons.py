@@ -201,7 +201,7 @@ def test_lessons_json_stale_and_tampered(tmp_path):
     model = tiny_model("lesson-lstm-packed", tiny_vocab(), seed=9)
     save_checkpoint(folder, model, tiny_vocab(), "lesson-lstm-packed", {"settings": {"max_len": 50}})
     stale = L.load_lessons(folder)
-    assert not stale.current and "older weights" in stale.stale_note(folder)
+    assert not stale.current and stale.data["weights_sha256"] != L.file_sha256(folder / WEIGHTS_FILE)
     weights.write_bytes(original)
 
     def damaged(text: str, match: str) -> None:
@@ -227,33 +227,33 @@ def test_lessons_json_stale_and_tampered(tmp_path):
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    from rnn_demo import service
+    from page.registry import Registry
 
     root = write_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"),
                                   presets=("lesson-lstm", "lesson-lstm-packed", "gru", "bilstm", "bag-of-embeddings"))
-    return service.Registry(root)
+    return Registry(root)
 
 
-def test_bag_is_first_class_in_the_service(registry):
-    from rnn_demo import lesson_views as lv
-    from rnn_demo import service
+def test_bag_is_first_class_in_the_views(registry):
+    from page import card, views
+    from page import lesson_views as lv
 
     headline = "striker scores twice in the cup final"
-    bag = service.analyze(registry, headline, "bag-of-embeddings")
+    bag = views.analyze(registry, headline, "bag-of-embeddings")
     assert bag["memory"] is None and bag["trajectory"] is None
     assert bag["word_order"]["reversed"]["words"] == headline.split()[::-1]
     # the bag's answer is identical for every order
     assert bag["word_order"]["shuffled"]["probabilities"] == pytest.approx(bag["probabilities"], abs=1e-5)
-    lstm = service.analyze(registry, headline, "bilstm")
+    lstm = views.analyze(registry, headline, "bilstm")
     assert len(lstm["memory"]) == len(lstm["tokens"]) and all(v > 0 for v in lstm["memory"])
     assert sorted(lstm["word_order"]["shuffled"]["words"]) == sorted(lstm["tokens"])
     # views that have no meaning for the bag say why, in a figure, instead of failing
-    page = service.analyze_page(registry, headline, "bag-of-embeddings")
+    page = views.analyze_page(registry, headline, "bag-of-embeddings")
     assert "no hidden state" in json.dumps(page.trajectory.to_dict())
     assert "no recurrent cell" in json.dumps(page.internals.to_dict())
-    card, _, _ = service.model_card(registry, "bag-of-embeddings")
+    card, _, _ = card.model_card(registry, "bag-of-embeddings")
     assert "mean of the word embeddings" in card
-    _, _, _, compare_notes = service.compare_view(registry, headline)
+    _, _, _, compare_notes = views.compare_view(registry, headline)
     assert "bag-of-embeddings has no hidden state" in compare_notes
     live, testset, md = lv.memory_view(registry, headline, "bag-of-embeddings")
     names = [t["name"] for t in live.to_dict()["data"]]
@@ -262,8 +262,8 @@ def test_bag_is_first_class_in_the_service(registry):
 
 
 def test_views_read_lessons_json_and_report_damage(registry):
-    from rnn_demo import lesson_views as lv
-    from rnn_demo import service
+    from page import lesson_views as lv
+    from page.registry import Registry
 
     fig, md = lv.word_order_view(registry, "striker scores twice in the cup final", seed=4)
     assert "(seed 4)" in md and "No test-set measurements" in md
@@ -279,11 +279,15 @@ def test_views_read_lessons_json_and_report_damage(registry):
               "word_order": L.measure_word_order(entry.ckpt.model, rows), "memory": None,
               "batching": L.measure_batching(entry.ckpt.model, rows)}
     L.save_lessons(result, entry.ckpt.path)
-    _, md = lv.batching_view(registry, service.PACKING_PAIR)
+    # lessons.json is read once, when the registry loads the model
+    _, md = lv.batching_view(registry)
+    assert "No test-set measurements" in md and f"{result['batching']['one_by_one']:.4f}" not in md
+    _, md = lv.batching_view(Registry(registry.root))
     assert f"| one by one | {result['batching']['one_by_one']:.4f} |" in md
     path.write_text("{broken", encoding="utf-8")
-    _, md = lv.batching_view(registry, service.PACKING_PAIR)
-    assert "not valid JSON" in md and "lessons.json" in md
+    damaged = Registry(registry.root)  # a damaged file leaves that model out, named with the problem
+    assert "lesson-lstm-packed" not in damaged.names
+    assert any("not valid JSON" in p and "lessons.json" in p for p in damaged.problems)
     path.unlink()
 
 
@@ -296,7 +300,7 @@ def test_shipped_lessons_json_is_current_and_consistent(folder):
     """The page's numbers: every shipped checkpoint has a lessons.json measured on its current weights."""
     lessons = L.load_lessons(folder)
     assert lessons is not None, f"{folder}: no lessons.json; run python -m rnn_demo.lessons --all"
-    assert lessons.current, lessons.stale_note(folder)
+    assert lessons.current, f"{folder}: lessons.json was measured on older weights; run python -m rnn_demo.lessons --all"
     ckpt_cfg = json.loads((folder / "config.json").read_text())["model"]
     assert (lessons.memory is None) == (ckpt_cfg["cell"] == "bag")
     if ckpt_cfg["pooling"] != "last_padded":  # a length-aware model answers the same in every batching
@@ -304,14 +308,15 @@ def test_shipped_lessons_json_is_current_and_consistent(folder):
 
 
 def test_packing_example_changes_the_shipped_unpacked_answer():
-    from rnn_demo import inspect as ins
-    from rnn_demo.service import MAX_PADS, PACKING_EXAMPLE
+    from page.lesson_views import MAX_PADS
+    from rnn_demo import states as st
+    from rnn_demo.catalog import PACKING_EXAMPLE
 
     folder = next((f for f in SHIPPED if f.name == "lesson-lstm"), None)
     if folder is None:
         pytest.skip("lesson-lstm is not shipped")
     ckpt = load_checkpoint(folder)
-    _, ids, _ = ins.encode_one(ckpt.vocab, PACKING_EXAMPLE)
-    probs, _ = ins.padding_drift(ckpt.model, ids, MAX_PADS)
+    _, ids, _ = st.encode_one(ckpt.vocab, PACKING_EXAMPLE)
+    probs, _ = st.padding_drift(ckpt.model, ids, MAX_PADS)
     answers = probs.argmax(-1)
     assert (answers != answers[0]).any(), "the packing tab's default headline should show the answer changing"

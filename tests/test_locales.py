@@ -1,4 +1,4 @@
-"""Translation files (rnn_demo/locales/LANG.json): every language has every key, the same
+"""Translation files (page/locales/LANG.json): every language has every key, the same
 placeholders, real text, and a text for every class the models answer."""
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from export.web import class_key, read_locales
+from page.i18n import class_key, locales
 from rnn_demo import CLASS_NAMES
+from rnn_demo.catalog import MODELS
 
-LOCALES = Path(__file__).resolve().parents[1] / "rnn_demo" / "locales"
+LOCALES = Path(__file__).resolve().parents[1] / "page" / "locales"
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
-LANGS = read_locales(LOCALES)
+LANGS = locales()
 
 
 def test_english_and_korean_exist_and_are_flat_string_maps():
@@ -51,3 +52,10 @@ def test_korean_is_translated_not_copied():
 def test_files_are_utf8_json_objects():
     for path in LOCALES.glob("*.json"):
         assert isinstance(json.loads(path.read_bytes().decode("utf-8")), dict), path
+
+
+def test_every_shipped_model_is_described_in_every_language():
+    """rnn_demo.catalog.MODELS is the one list of models; each has its plain-words description."""
+    for lang, strings in LANGS.items():
+        missing = [name for name in MODELS if f"model.{name}" not in strings]
+        assert missing == [], (lang, missing)

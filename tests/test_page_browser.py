@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from rnn_demo import service
-from rnn_demo.i18n import locales
+from page.i18n import locales
+from rnn_demo.catalog import EXAMPLES
 from test_browser import SHIPPED, _plot_ready, browser, pytestmark, server  # noqa: F401  (same skips and fixtures)
 
 KO, EN = locales()["ko"], locales()["en"]
@@ -108,8 +108,8 @@ def test_small_fixes_examples_clear_empty_picker_order_card(server, browser):
     _plot_ready(page, "trajectory")
     # the 11th example says it is four headlines, and clicking an example reads it
     assert page.get_by_text(EN["app.multi_example"]).count() == 1
-    page.get_by_text(service.EXAMPLES[6]).first.click()
-    _wait_text(page, "#table", service.EXAMPLES[6])
+    page.get_by_text(EXAMPLES[6]).first.click()
+    _wait_text(page, "#table", EXAMPLES[6])
     # models in the lesson's order
     page.click("#model input")
     options = [re.sub(r"[^\w-]", "", o) for o in page.get_by_role("option").all_inner_texts()]  # drop the ✓

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from helpers import write_tiny_checkpoints, write_tiny_data
-from rnn_demo import inspect as ins
-from rnn_demo import plots, service
+from rnn_demo import states as st
+from page import figures as plots
+from page import card, lesson_views, views
+from page.inputs import MAX_HEADLINES, InputError
+from page.registry import Registry, UnknownModelError
 from rnn_demo import projection as P
-from rnn_demo.page import lesson_order
+from rnn_demo.catalog import lesson_order
 
 HEADLINE = "stocks fall as oil prices rise"
 XSS = '<script>window.__xss=1</script> <img src=x onerror="alert(1)"> bank cuts rates'
@@ -22,7 +26,7 @@ def reg(tmp_path_factory):
     root = write_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"))
     data = write_tiny_data(root.parent / "tiny.jsonl")
     assert P.main(["--all", "--root", str(root), "--data", str(data)]) == 0
-    return service.Registry(root, backend="torch")
+    return Registry(root)
 
 
 def _traces(fig, **match):
@@ -34,7 +38,7 @@ def _traces(fig, **match):
 def test_trajectory_paths_are_the_projected_states(reg, model, dims):
     entry = reg.get(model)
     tr = reg.trace(model, HEADLINE)
-    fig = service.trajectory_view(reg, [HEADLINE], model, dims)
+    fig = views.trajectory_view(reg, [HEADLINE], model, dims)
     hidden = entry.ckpt.config.hidden_size
     directions = entry.ckpt.config.num_directions
     paths = [t for t in fig.data if t.mode == "lines+markers"]
@@ -61,19 +65,19 @@ def test_trajectory_paths_are_the_projected_states(reg, model, dims):
 
 def test_mean_pooling_marks_the_classifier_input(reg):
     tr = reg.trace("lesson-rnn", HEADLINE)
-    fig = service.trajectory_view(reg, [HEADLINE], "lesson-rnn")
+    fig = views.trajectory_view(reg, [HEADLINE], "lesson-rnn")
     mark = _traces(fig, name="mean")
     assert len(mark) == 1
     expected = reg.get("lesson-rnn").projection.project(0, tr.pooled)
     assert np.allclose([mark[0].x[0], mark[0].y[0]], expected[:2])
     assert np.allclose(tr.pooled, tr.states.mean(0), atol=1e-6)
-    assert not _traces(service.trajectory_view(reg, [HEADLINE], "gru"), name="mean")
+    assert not _traces(views.trajectory_view(reg, [HEADLINE], "gru"), name="mean")
 
 
 def test_prefix_figure_plots_the_prefix_probabilities(reg):
     entry = reg.get("bilstm-2layer")
     tr = reg.trace("bilstm-2layer", HEADLINE)
-    probs = ins.prefix_probabilities(entry.ckpt.model, tr.ids)
+    probs = st.prefix_probabilities(entry.ckpt.model, tr.ids)
     fig = plots.prefix_figure(tr.tokens, probs, entry.ckpt.class_names)
     assert [t.name for t in fig.data] == list(entry.ckpt.class_names)
     for c, trace in enumerate(fig.data):
@@ -90,7 +94,7 @@ def test_prefix_figure_plots_the_prefix_probabilities(reg):
 ])
 def test_internals_heatmaps_hold_the_recomputed_states(reg, model, names):
     tr = reg.trace(model, HEADLINE)
-    fig = service.internals_view(reg, HEADLINE, model)
+    fig = views.internals_view(reg, HEADLINE, model)
     assert len(fig.data) == len(names)
     titles = [a.text.split("  (colour:")[0] for a in fig.layout.annotations]  # "name  (colour: lo to hi)"
     assert titles == names
@@ -102,16 +106,16 @@ def test_internals_heatmaps_hold_the_recomputed_states(reg, model, names):
 
 
 def test_internals_of_a_chosen_layer_and_direction(reg):
-    assert service.internals_choices(reg, "bilstm-2layer") == [
+    assert views.internals_choices(reg, "bilstm-2layer") == [
         "layer 1 forward", "layer 1 backward", "layer 2 forward", "layer 2 backward"]
     tr = reg.trace("bilstm-2layer", HEADLINE)
-    fig = service.internals_view(reg, HEADLINE, "bilstm-2layer", "layer 1 backward")
+    fig = views.internals_view(reg, HEADLINE, "bilstm-2layer", "layer 1 backward")
     assert np.allclose(np.asarray(fig.data[0].z), tr.cell_trace(0, 1).hidden.T, atol=5e-3)
 
 
 def test_compare_view_shows_every_models_probabilities(reg):
     text = HEADLINE + "\nteam wins the final match"
-    bars, table, paths, _ = service.compare_view(reg, text)
+    bars, table, paths, _ = views.compare_view(reg, text)
     for c, trace in enumerate(bars.data):
         assert list(trace.x) == lesson_order(reg.names)  # the lesson's order, not the folders' alphabetical one
         for name, value in zip(trace.x, trace.y):
@@ -125,7 +129,7 @@ def test_compare_view_shows_every_models_probabilities(reg):
 
 def test_model_card_figures_come_from_the_checkpoint_files(reg):
     entry = reg.get("gru")
-    text, confusion, curves = service.model_card(reg, "gru")
+    text, confusion, curves = card.model_card(reg, "gru")
     texts = [[a or b for a, b in zip(r1, r2)] for r1, r2 in zip(*(t.text for t in confusion.data))]
     counts = [[int(cell.split("<br>")[0].replace(",", "")) for cell in row] for row in texts]
     assert counts == entry.ckpt.test_metrics["confusion"]
@@ -137,9 +141,9 @@ def test_model_card_figures_come_from_the_checkpoint_files(reg):
 
 
 def test_packing_view_drift_lines_are_the_models_numbers(reg):
-    fig, table = service.packing_view(reg, HEADLINE, 7)
+    fig, table = lesson_views.packing_view(reg, HEADLINE, 7)
     packed = reg.get("lesson-lstm-packed").ckpt
-    p, feats = ins.padding_drift(packed.model, packed.vocab.encode(HEADLINE), service.MAX_PADS)
+    p, feats = st.padding_drift(packed.model, packed.vocab.encode(HEADLINE), lesson_views.MAX_PADS)
     target = int(np.argmax(p[0]))
     line = [t for t in fig.data if t.name == "lesson-lstm-packed" and t.yaxis in (None, "y")][0]
     assert np.allclose(line.y, p[:, target])
@@ -150,20 +154,20 @@ def test_packing_view_drift_lines_are_the_models_numbers(reg):
 
 def test_label_table_and_importance_of_the_page(reg):
     text = HEADLINE + "\nteam wins the final match"
-    page = service.analyze_page(reg, text, "bilstm")
+    page = views.analyze_page(reg, text, "bilstm")
     probs = reg.get("bilstm").predictor.predict_proba([HEADLINE, "team wins the final match"])
     assert page.label == pytest.approx(dict(zip(reg.class_names, probs[0].tolist())))
     assert np.allclose(page.table[list(reg.class_names)].to_numpy(), probs, atol=1e-4)
-    scores = ins.occlusion_importance(reg.get("bilstm").ckpt.model, reg.get("bilstm").ckpt.vocab.encode(HEADLINE))
-    words = [(w, s) for w, s in page.importance if w != " "]
+    scores = st.occlusion_importance(reg.get("bilstm").ckpt.model, reg.get("bilstm").ckpt.vocab.encode(HEADLINE))
+    words = re.findall(r'<span class="w">([^<]*)</span><span class="n">([^<]*)</span>', page.importance)
     assert [w for w, _ in words] == HEADLINE.split()
-    assert np.allclose([s for _, s in words], scores / np.abs(scores).max(), atol=1e-3)
+    assert [n for _, n in words] == [f"{100 * s:+.1f}" for s in scores]  # percentage points of the answer
 
 
 def test_user_text_is_escaped_in_every_figure(reg):
-    page = service.analyze_page(reg, XSS, "bilstm", dims=2)
-    figures = [page.trajectory, page.prefix, page.internals, *service.compare_view(reg, XSS)[::2],
-               service.packing_view(reg, XSS, 3)[0]]
+    page = views.analyze_page(reg, XSS, "bilstm", dims=2)
+    figures = [page.trajectory, page.prefix, page.internals, *views.compare_view(reg, XSS)[::2],
+               lesson_views.packing_view(reg, XSS, 3)[0]]
     for fig in figures:
         blob = fig.to_json()
         assert "<script" not in blob and "<img" not in blob
@@ -190,22 +194,22 @@ def test_every_builder_sets_a_height():
 
 
 def test_bad_input_gives_notes_not_errors(reg):
-    empty = service.analyze_page(reg, "   \n \t ", "gru")
+    empty = views.analyze_page(reg, "   \n \t ", "gru")
     assert empty.label is None and "Type a headline" in empty.notes
-    many = service.analyze_page(reg, "\n".join(["bank cuts rates"] * 40), "gru")
-    assert len(many.table) == service.MAX_HEADLINES and "only the first 32" in many.notes
-    long = service.analyze_page(reg, "bank " * 600, "gru")
+    many = views.analyze_page(reg, "\n".join(["bank cuts rates"] * 40), "gru")
+    assert len(many.table) == MAX_HEADLINES and "only the first 32" in many.notes
+    long = views.analyze_page(reg, "bank " * 600, "gru")
     assert "only the first 2,000 are read" in long.notes
-    unknown = service.analyze_page(reg, "zzqx wug blorft", "gru")
+    unknown = views.analyze_page(reg, "zzqx wug blorft", "gru")
     assert unknown.label is not None and "None of the words" in unknown.notes
-    with pytest.raises(service.UnknownModelError, match="valid models: .*lesson-rnn"):
-        service.predict(reg, "hi", "nope")
-    with pytest.raises(service.InputError, match="type a headline"):
-        service.predict(reg, "  ", "gru")
+    with pytest.raises(UnknownModelError, match="valid models: .*lesson-rnn"):
+        views.predict(reg, "hi", "nope")
+    with pytest.raises(InputError, match="type a headline"):
+        views.predict(reg, "  ", "gru")
 
 
 def test_analyze_json_is_consistent(reg):
-    out = service.analyze(reg, HEADLINE + "\nsecond line", "bilstm")
+    out = views.analyze(reg, HEADLINE + "\nsecond line", "bilstm")
     json.dumps(out)
     assert out["tokens"] == HEADLINE.split()
     assert out["per_token_probabilities"][-1] == pytest.approx(out["probabilities"], abs=1e-5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_demo import plots
+from page import figures as plots
 
 CLASSES = ("World", "Sports", "Business", "Sci/Tech")
 # rows: true class, columns: predicted; 229 Business headlines read as Sci/Tech is the big confusion

@@ -10,7 +10,7 @@ import torch
 from helpers import ROOT, TINY_LABELS, TINY_TEXTS, write_tiny_checkpoints, write_tiny_data
 from rnn_demo import projection as P
 from rnn_demo.checkpoint import WEIGHTS_FILE, discover_checkpoints, load_checkpoint
-from rnn_demo.tokenizer import encode_batch
+from rnn_demo.fast_tokenizer import encode_batch
 
 
 def test_fit_pca_finds_the_main_axis_with_fixed_signs():

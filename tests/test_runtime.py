@@ -20,7 +20,8 @@ from export.runtime import (CPU, CUDA, OnnxModel, OnnxPredictor, ProviderUnavail
 from rnn_demo.checkpoint import CheckpointError, discover_checkpoints, load_checkpoint, save_checkpoint
 from rnn_demo.models import TextClassifier, preset_config
 from rnn_demo.predict import TorchPredictor
-from rnn_demo.tokenizer import Vocab, encode_batch
+from rnn_demo.tokenizer import Vocab
+from rnn_demo.fast_tokenizer import encode_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [p.name for p in discover_checkpoints(ROOT / "checkpoints")]

@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from helpers import ROOT
-from rnn_demo import service
+from page import registry
+from page import views
 from rnn_demo.checkpoint import CheckpointError, load_checkpoint, main as checkpoint_main, save_checkpoint
 from rnn_demo.projection import ProjectionError, load_projection
 from rnn_demo.tokenizer import Vocab
@@ -123,29 +124,29 @@ def test_a_damaged_file_leaves_only_its_model_out(tmp_path, case, target, damage
     root = copy_checkpoints(tmp_path, HEALTHY, target)
     damage(root / target)
     start = time.perf_counter()
-    reg = service.Registry(root)
+    reg = registry.Registry(root)
     assert time.perf_counter() - start < 10  # refused before allocating, never an attempt at gigabytes
     assert reg.names == [HEALTHY]
     assert len(reg.problems) == 1
     message = reg.problems[0]
     assert f"{target}/{filename}" in message.replace("\\", "/")
     assert re.search(problem, message), message
-    out = service.predict(reg, HEADLINE, HEALTHY)  # the intact model still answers
+    out = views.predict(reg, HEADLINE, HEALTHY)  # the intact model still answers
     assert sum(out.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_any_other_loader_error_leaves_only_that_model_out(tmp_path, monkeypatch):
     """Errors that are not CheckpointError (e.g. MemoryError, a library's own exception) are caught too."""
     root = copy_checkpoints(tmp_path, HEALTHY, "gru")
-    real = service.load_checkpoint
+    real = registry.load_checkpoint
 
     def flaky(folder, *a, **k):
         if Path(folder).name == "gru":
             raise MemoryError("cannot allocate 7.7 GB")
         return real(folder, *a, **k)
 
-    monkeypatch.setattr(service, "load_checkpoint", flaky)
-    reg = service.Registry(root)
+    monkeypatch.setattr(registry, "load_checkpoint", flaky)
+    reg = registry.Registry(root)
     assert reg.names == [HEALTHY]
     assert reg.problems and "gru" in reg.problems[0] and "MemoryError: cannot allocate 7.7 GB" in reg.problems[0]
 

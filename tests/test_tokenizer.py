@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from rnn_demo.tokenizer import PAD_ID, UNK_ID, Vocab, VocabError, basic_english, encode_batch
+from rnn_demo.tokenizer import PAD_ID, UNK_ID, Vocab, VocabError, basic_english
+
+from rnn_demo.fast_tokenizer import encode_batch
 
 
 @pytest.mark.parametrize("text, expected", [

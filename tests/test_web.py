@@ -452,7 +452,7 @@ def test_fp32_logits_within_1e5_of_python_on_fixed_headlines(server, browser, fp
 
 
 def test_korean_deep_link_and_phone_width(server, browser, int8_site):
-    ko = json.loads((ROOT / "rnn_demo" / "locales" / "ko.json").read_text(encoding="utf-8"))
+    ko = json.loads((ROOT / "page" / "locales" / "ko.json").read_text(encoding="utf-8"))
     headline = "Apple and Microsoft report record profits & new #1 chips"
     url = f"{server}/int8/index.html?model=bilstm&lang=ko&text={quote(headline)}"
     page, errors, _ = open_widget(browser, url, width=390, height=844)
@@ -500,7 +500,7 @@ def test_script_tag_embeds_the_widget_and_sizes_its_frame(server, browser, int8_
     frame = frame_el.content_frame()
     frame.wait_for_function("document.getElementById('widget').getAttribute('aria-busy') === 'false'",
                             timeout=60_000)
-    ko = json.loads((ROOT / "rnn_demo" / "locales" / "ko.json").read_text(encoding="utf-8"))
+    ko = json.loads((ROOT / "page" / "locales" / "ko.json").read_text(encoding="utf-8"))
     assert frame.inner_text("#answer") in {ko[k] for k in ko if k.startswith("class.")}
     # the widget reports its height and the frame follows, so the lesson shows it without a scrollbar
     page.wait_for_function("document.querySelector('iframe').style.height !== ''", timeout=10_000)

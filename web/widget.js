@@ -165,7 +165,7 @@ function applyStrings() {
 }
 
 function langName(lang) {
-  return lang === state.lang ? t("lang.name") : ({ en: "English", ko: "한국어" }[lang] ?? lang);
+  return state.site.language_names?.[lang] ?? lang;  // each language named in its own words (site.json)
 }
 
 function describeModel() {

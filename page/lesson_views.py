@@ -1,69 +1,37 @@
-"""The lesson's three views as pure functions: registry + typed text -> figures and Markdown.
+"""The lesson's views as pure functions: registry + typed text -> figures and Markdown.
 
-Live numbers (the typed headline) are computed here from the PyTorch models; the test-set
-numbers come from each checkpoint's lessons.json (written by `python -m rnn_demo.lessons`).
-A missing, stale or damaged lessons.json is said on the page, never fatal: a damaged file
-shows its error (naming the file) and the rest of the view still works.
+Why packing matters, does word order matter, how far back it remembers, and the test-set
+batching measurements. Live numbers (the typed headline) are computed from the PyTorch models;
+test-set numbers come from each model's lessons.json, read once into its registry entry (written
+by `python -m rnn_demo.lessons`). A missing or stale lessons.json is said on the page, never fatal.
 """
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import inspect as ins
-from . import lesson_plots
-from . import plots
-from .i18n import tr
-from .page import lesson_order
-from .checkpoint import WEIGHTS_FILE
-from .lessons import (BATCHING_MODES, LESSONS_FILE, LessonsError, final_state_sensitivity, load_lessons,
-                      shuffle_words)
-from .tokenizer import UNK_ID
+from rnn_demo import states
+from rnn_demo.catalog import PACKING_PAIR, TEST_DATA, lesson_order
+from rnn_demo.lessons import BATCHING_MODES, final_state_sensitivity, shuffle_words
+from rnn_demo.tokenizer import UNK_ID
 
-REBUILD = "python -m rnn_demo.lessons --all --data ../shared/data/ag_news/test.csv"
+from . import figures, lesson_figures
+from .i18n import class_label, tr
+from .inputs import split_headlines
 
-# The views' explanations and every text below are in rnn_demo/locales/*.json (help.*, lesson.*).
-
-
-_LOADED: dict = {}  # folder -> (file stamps, result): the weights' sha256 is not recomputed per request
-
-
-def _stamp(path: Path) -> tuple:
-    try:
-        st = path.stat()
-    except OSError:
-        return (None,)
-    return (st.st_mtime_ns, st.st_size)
-
-
-def _load_cached(folder: Path):
-    """load_lessons(folder), re-read only when lessons.json or the weights file changed on disk."""
-    stamps = (_stamp(folder / LESSONS_FILE), _stamp(folder / WEIGHTS_FILE))
-    cached = _LOADED.get(folder)
-    if cached is not None and cached[0] == stamps:
-        return cached[1]
-    try:
-        result = load_lessons(folder)
-    except LessonsError as exc:
-        result = exc
-    _LOADED[folder] = (stamps, result)
-    return result
+REBUILD = "python -m rnn_demo.lessons --all --data " + TEST_DATA
+MAX_PADS = 40  # "why packing matters": k = 0 .. MAX_PADS pads
 
 
 def _lessons_for(entry) -> tuple[object | None, str]:
-    """(Lessons or None, note for the page): missing, stale and damaged files are explained, not raised."""
-    folder = Path(entry.ckpt.path)
-    lessons = _load_cached(folder)
-    if isinstance(lessons, LessonsError):
-        return None, tr("lesson.unavailable", model=entry.name, error=lessons)
-    if lessons is None:
+    """(Lessons or None, note for the page): a missing or stale lessons.json is explained, not raised."""
+    if entry.lessons is None:
         return None, tr("lesson.missing", model=entry.name, command=REBUILD)
-    if not lessons.current:
-        return lessons, tr("lesson.stale", model=entry.name, command=REBUILD)
-    return lessons, ""
+    if not entry.lessons.current:
+        return entry.lessons, tr("lesson.stale", model=entry.name, command=REBUILD)
+    return entry.lessons, ""
 
 
 def _notes(notes: list[str]) -> str:
@@ -79,7 +47,7 @@ def _probs_for_ids(model, ids: list[int]) -> np.ndarray:
 
 def headline_variants(vocab, headline: str, seed: int) -> dict[str, list[str]]:
     """The headline's words as written, reversed and shuffled (seeded), as the tokenizer splits them."""
-    words, _, _ = ins.encode_one(vocab, headline)
+    words, _, _ = states.encode_one(vocab, headline)
     return {"as written": words, "reversed": words[::-1], "shuffled": shuffle_words(words, seed)}
 
 
@@ -123,15 +91,15 @@ def word_order_testset_table(reg) -> tuple[str, list[str]]:
 
 def word_order_view(reg, text: str, seed: int = 0):
     """(figure, Markdown): every model on the headline as written / reversed / shuffled, and the test-set table."""
-    headlines, _ = _split(text)
+    headlines, _ = split_headlines(text)
     if not headlines:
         msg = tr("lesson.order_empty")
-        return plots.message_figure(msg), msg
+        return figures.message_figure(msg), msg
     first = next(iter(reg.entries.values()))
     variants = headline_variants(first.ckpt.vocab, headlines[0], seed)
     names = lesson_order(reg.names)
     probs = np.stack([word_order_probabilities(reg.get(n), variants) for n in names])  # (M, 3, C)
-    fig = lesson_plots.word_order_figure(names, probs, reg.class_names)
+    fig = lesson_figures.word_order_figure(names, probs, reg.class_names)
     table, notes = word_order_testset_table(reg)
     label = {k: tr("lesson." + k.replace(" ", "_")) for k in variants}
     words = "\n".join(f"- **{label[k]}** ({tr('lesson.seed', seed=seed)}): {html.escape(' '.join(v))}"
@@ -140,12 +108,6 @@ def word_order_view(reg, text: str, seed: int = 0):
     verdict = tr("lesson.order_changed", models=", ".join(changed)) if changed else tr("lesson.order_same")
     md = "\n\n".join([words, verdict, tr("lesson.testset"), table, _notes(notes)])
     return fig, md
-
-
-def _split(text: str | None) -> tuple[list[str], list[str]]:
-    from .service import split_headlines  # late import: service imports this module for analyze()
-
-    return split_headlines(text)
 
 
 def memory_values(entry, ids: list[int]) -> dict[str, np.ndarray] | None:
@@ -170,24 +132,24 @@ def memory_api(entry, ids: list[int]) -> list[float] | None:
 
 def memory_view(reg, text: str, model: str):
     """(per-word figure for the typed headline, test-set curves figure, Markdown)."""
-    headlines, _ = _split(text)
+    headlines, _ = split_headlines(text)
     recurrent = [n for n in lesson_order(reg.names) if reg.get(n).ckpt.config.is_recurrent]
-    colors = {n: lesson_plots.model_color(i) for i, n in enumerate(recurrent)}  # same colour in both charts
+    colors = {n: lesson_figures.model_color(i) for i, n in enumerate(recurrent)}  # same colour in both charts
     notes = []
     entry = reg.get(model)
     if not entry.ckpt.config.is_recurrent:
         notes.append(tr("lesson.no_state", model=model))
     if not headlines:
-        live = plots.message_figure(tr("lesson.memory_empty"))
+        live = figures.message_figure(tr("lesson.memory_empty"))
     else:
         curves = {}
         for n in recurrent:
             e = reg.get(n)
-            _, ids, _ = ins.encode_one(e.ckpt.vocab, headlines[0])
+            _, ids, _ = states.encode_one(e.ckpt.vocab, headlines[0])
             curves[n] = memory_values(e, ids)
-        tokens, _, _ = ins.encode_one(entry.ckpt.vocab, headlines[0])
-        live = (lesson_plots.word_sensitivity_figure(tokens, curves, selected=model, colors=colors) if curves else
-                plots.message_figure(tr("lesson.no_recurrent")))
+        tokens, _, _ = states.encode_one(entry.ckpt.vocab, headlines[0])
+        live = (lesson_figures.word_sensitivity_figure(tokens, curves, selected=model, colors=colors) if curves else
+                figures.message_figure(tr("lesson.no_recurrent")))
     stored = {}
     for n in recurrent:
         lessons, note = _lessons_for(reg.get(n))
@@ -195,7 +157,7 @@ def memory_view(reg, text: str, model: str):
         if lessons is not None and lessons.memory:
             stored[n] = lessons.memory
     if stored:
-        testset = lesson_plots.memory_curves_figure(stored, colors)
+        testset = lesson_figures.memory_curves_figure(stored, colors)
         some = next(iter(stored.values()))
         at = [d for d in (10, 20) if d < len(some["distance"])]
         rows = [f"| {tr('card.col_model')} | " + " | ".join(tr("lesson.words_back", n=d) for d in at) + " |",
@@ -205,13 +167,13 @@ def memory_view(reg, text: str, model: str):
         summary = (tr("lesson.memory_summary", n=some["headlines"], min_words=some["min_words"],
                       eligible=f"{some['eligible_headlines']:,}") + "\n\n" + "\n".join(rows))
     else:
-        testset = plots.message_figure(tr("lesson.no_memory", command=REBUILD))
+        testset = figures.message_figure(tr("lesson.no_memory", command=REBUILD))
         summary = ""
     md = "\n\n".join(p for p in [summary, _notes(notes)] if p)
     return live, testset, md
 
 
-def batching_view(reg, names: tuple[str, ...]):
+def batching_view(reg, names: tuple[str, ...] = PACKING_PAIR):
     """(figure, Markdown table) of the stored batching measurements of `names` (the packing pair)."""
     stored, notes = {}, []
     for n in names:
@@ -223,8 +185,8 @@ def batching_view(reg, names: tuple[str, ...]):
             stored[n] = lessons.batching
     if not stored:
         msg = tr("lesson.no_batching", command=REBUILD)
-        return plots.message_figure(msg), _notes(notes) or msg
-    fig = lesson_plots.batching_figure(stored, BATCHING_MODES)
+        return figures.message_figure(msg), _notes(notes) or msg
+    fig = lesson_figures.batching_figure(stored, BATCHING_MODES)
     # one row per mode, one column per model: narrow enough for a phone
     lines = [f"| {tr('lesson.batching_col')} | " + " | ".join(stored) + " |", "|---|" + "---:|" * len(stored)]
     for m in BATCHING_MODES:
@@ -234,3 +196,36 @@ def batching_view(reg, names: tuple[str, ...]):
     n_rows = next(iter(stored.values())).get("n")
     intro = tr("lesson.batching_intro", n=f"{n_rows:,}")
     return fig, "\n\n".join([intro, "\n".join(lines), _notes(notes)])
+
+
+def packing_view(reg, text: str, k: int, pair: tuple[str, str] = PACKING_PAIR, max_pads: int = MAX_PADS):
+    """Padding drift of the lesson's unpacked LSTM vs the packed one, for the first headline."""
+    missing = [n for n in pair if n not in reg.entries]
+    if missing:
+        msg = tr("lesson.packing_missing", names=", ".join(pair), missing=", ".join(missing))
+        return figures.message_figure(msg), html.escape(msg)
+    headlines, _ = split_headlines(text)
+    if not headlines:
+        msg = tr("lesson.packing_empty")
+        return figures.message_figure(msg), msg
+    headline = headlines[0]
+    k = int(max(0, min(max_pads, k)))
+    classes = reg.class_names
+    probs, drift = {}, {}
+    for n in pair:
+        entry = reg.get(n)
+        _, ids, _ = states.encode_one(entry.ckpt.vocab, headline)
+        p, feats = states.padding_drift(entry.ckpt.model, ids, max_pads)
+        probs[n], drift[n] = p, np.linalg.norm(feats - feats[0], axis=1)  # (max_pads + 1,) L2 from k = 0
+    target = int(np.argmax(probs[pair[1]][0]))
+    fig = figures.drift_figure(list(range(max_pads + 1)), probs, drift, target, classes, selected_k=k)
+    lines = [tr("lesson.packing_intro", k=k), "", tr("lesson.packing_header"), "|---|---|---:|"]
+    for n in pair:  # three columns: readable at phone width; every probability is in the chart's hover
+        p = probs[n][k]
+        lines.append(f"| {n} | {class_label(classes[int(np.argmax(p))])} ({float(p.max()):.3f}) | {drift[n][k]:.3f} |")
+    changes = [k2 for k2 in range(max_pads + 1)
+               if int(np.argmax(probs[pair[0]][k2])) != int(np.argmax(probs[pair[0]][0]))]
+    verdict = (tr("lesson.packing_changes", model=pair[0], k=changes[0]) if changes else
+               tr("lesson.packing_holds", model=pair[0], k=max_pads))
+    lines += ["", verdict + " " + tr("lesson.packing_same", model=pair[1]), "", tr("lesson.packing_differ")]
+    return fig, "\n".join(lines)

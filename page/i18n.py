@@ -1,11 +1,11 @@
 """The app's languages: translation files as data, and the language of the current request.
 
-Translations live in `rnn_demo/locales/LANG.json` (flat {key: text}; one file per language, so
+Translations live in `page/locales/LANG.json` (flat {key: text}; one file per language, so
 adding a language is adding a file). The app uses keys `app.*`, `view.*`, `help.*`, `primer.*`,
 `note.*`, `plot.*`, `card.*`, `lesson.*`, `model.*` and `class.*`; the in-browser widget shares
 the files (`widget.*`, `lang.*`). `tests/test_locales.py` fails when a key is missing anywhere.
 
-Figures, tables and notes are built deep inside `service`, `plots` and `lesson_views`. Rather than
+Figures, tables and notes are built deep inside `views`, `figures` and `lesson_views`. Rather than
 thread a `lang` argument through every builder, a handler runs inside `with language(lang):` and
 the builders call `tr(key)`; a ContextVar keeps concurrent requests (Gradio worker threads) apart.
 Outside any `language(...)` block (the JSON API, the tests) the text is English.
@@ -132,30 +132,7 @@ def gradio_tables() -> dict[str, dict[str, str]]:
     return {lang: {k: v for k, v in table.items() if k.startswith(APP_PREFIXES)} for lang, table in locales().items()}
 
 
-# A classic <script> for the page head. Gradio's frontend picks its language from
-# navigator.language once, before a `head=` script runs, and has no URL override; it does export
-# `changeLocale` from its core module. So when the URL says ?lang=xx, this finds that module among
-# the loaded resources (its file name carries a build hash), imports the same instance and
-# switches the language. A browser test opens ?lang=ko and fails if a Gradio update breaks this.
-HEAD_SCRIPT = """<script>
-(function () {
-  var m = /[?&]lang=([A-Za-z]{2,3})(?:[-&#]|$)/.exec(window.location.search);
-  if (!m) return;
-  var lang = m[1].toLowerCase(), known = %s;
-  if (known.indexOf(lang) < 0) return;
-  document.documentElement.lang = lang;
-  function apply(tries) {
-    var core = performance.getEntriesByType('resource').map(function (r) { return r.name; })
-      .filter(function (n) { return /\\/assets\\/core-[^\\/]*\\.js$/.test(n); });
-    if (!core.length) { if (tries > 0) setTimeout(function () { apply(tries - 1); }, 50); return; }
-    import(core[0]).then(function (mod) {
-      if (typeof mod.changeLocale === 'function') { mod.changeLocale(lang); window.__rnnDemoLang = lang; }
-    });
-  }
-  apply(200);
-})();
-</script>"""
-
-
 def head_script() -> str:
-    return HEAD_SCRIPT % json.dumps(languages())
+    """The page head's <script> (static/lang.js): applies ?lang= to the labels translated in the browser."""
+    js = (Path(__file__).resolve().parent / "static" / "lang.js").read_text(encoding="utf-8")
+    return "<script>\n" + js.replace("__LANGS__", json.dumps(languages())) + "</script>"

@@ -46,18 +46,18 @@ def short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _list(x) -> list:
+def as_list(x) -> list:
     return np.asarray(x, dtype=float).tolist()
 
 
-def _rounded(x, digits: int) -> list:
+def rounded(x, digits: int) -> list:
     """Coordinates sent to the browser, rounded: a 17-digit float costs ~20 bytes of JSON, and a
     few hundred pixels of plot cannot show more than 3 digits (the page's figures are the bulk of a
     Read's response)."""
     return np.round(np.asarray(x, dtype=float), digits).tolist()
 
 
-def _layout(height: int, title: str | None = None, top: int = 50, **extra) -> dict:
+def base_layout(height: int, title: str | None = None, top: int = 50, **extra) -> dict:
     layout = dict(
         height=height, template={}, paper_bgcolor="white", plot_bgcolor="white",
         font=dict(size=12, family="Arial, sans-serif"), margin=dict(l=50, r=15, t=top, b=45),
@@ -72,7 +72,7 @@ def _layout(height: int, title: str | None = None, top: int = 50, **extra) -> di
     return layout
 
 
-def _figure(data: list[dict], layout: dict) -> go.Figure:
+def make_figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
@@ -105,12 +105,12 @@ def _subplot_title(text: str, x: tuple[float, float], y: tuple[float, float]) ->
 
 def message_figure(text: str, height: int = 200) -> go.Figure:
     """An empty figure carrying a short message (e.g. "type a headline first")."""
-    layout = _layout(height)
+    layout = base_layout(height)
     layout["xaxis"] = dict(visible=False)
     layout["yaxis"] = dict(visible=False)
     layout["annotations"] = [dict(text=esc(text), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
                                   font=dict(size=14, color="#555"))]
-    return _figure([], layout)
+    return make_figure([], layout)
 
 
 # ---------------------------------------------------------------- trajectories
@@ -128,9 +128,9 @@ def _cloud_traces(cloud, labels, class_names: Sequence[str], dims: int, showlege
         t = dict(type=kind, mode="markers", name=tr("plot.reference", name=name),
                  legendgroup=f"cloud{c}", showlegend=False, hoverinfo="name",
                  marker=dict(marker, size=2.5 if dims == 3 else 5, opacity=0.3),
-                 x=_rounded(pts[:, 0], 2), y=_rounded(pts[:, 1], 2), **where)  # faint dots: 2 decimals suffice
+                 x=rounded(pts[:, 0], 2), y=rounded(pts[:, 1], 2), **where)  # faint dots: 2 decimals suffice
         if dims == 3:
-            t["z"] = _rounded(pts[:, 2], 2)
+            t["z"] = rounded(pts[:, 2], 2)
         traces.append(t)
         if showlegend:  # the cloud's 25 %-opaque 4 px dots make an unreadable legend swatch
             key = dict(type=kind, mode="markers", name=tr("plot.reference", name=name), legendgroup=f"cloud{c}",
@@ -156,9 +156,9 @@ def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dic
 
     def pts(index) -> dict:
         sel = xyz[index]
-        d = dict(x=_rounded(sel[:, 0], 3), y=_rounded(sel[:, 1], 3))
+        d = dict(x=rounded(sel[:, 0], 3), y=rounded(sel[:, 1], 3))
         if dims == 3:
-            d["z"] = _rounded(sel[:, 2], 3)
+            d["z"] = rounded(sel[:, 2], 3)
         return d
 
     last = len(xyz) - 1
@@ -183,9 +183,9 @@ def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dic
                            hoverinfo="skip", **pts(shown), **where))
     if path.get("readout") is not None:  # mean pooling: the point the classifier actually reads
         r = np.asarray(path["readout"], dtype=float)[None, :]
-        d = dict(x=_list(r[:, 0]), y=_list(r[:, 1]))
+        d = dict(x=as_list(r[:, 0]), y=as_list(r[:, 1]))
         if dims == 3:
-            d["z"] = _list(r[:, 2])
+            d["z"] = as_list(r[:, 2])
         traces.append(dict(type=kind, mode="markers", name=tr("plot.mean_short"), legendgroup=group, showlegend=False,
                            text=[tr("plot.mean")],
                            hovertemplate="%{text}<extra></extra>",
@@ -205,7 +205,7 @@ def trajectory_figure(panels: list[dict], class_names: Sequence[str], dims: int 
     n = len(panels)
     height = 150 + panel_height * n
     domains = _rows(n, 120 / height if n > 1 else 0.0)  # room for the axis title above the next panel's title
-    layout = _layout(height, title or tr("plot.trajectory"), top=60)
+    layout = base_layout(height, title or tr("plot.trajectory"), top=60)
     layout["margin"].update(b=20)
     layout["legend"].update(yanchor="top", y=-80 / height)  # below the axis title: it wraps on phones
     data: list[dict] = []
@@ -226,7 +226,7 @@ def trajectory_figure(panels: list[dict], class_names: Sequence[str], dims: int 
         data += _cloud_traces(panel["cloud"], panel["labels"], class_names, dims, k == 0, where)
         for i, path in enumerate(panel["paths"]):
             data += _path_traces(path, PATH_COLORS[i % len(PATH_COLORS)], dims, k == 0, where)
-    return _figure(data, layout)
+    return make_figure(data, layout)
 
 
 def small_multiples_figure(panels: list[dict], class_names: Sequence[str], cols: int = 2,
@@ -235,7 +235,7 @@ def small_multiples_figure(panels: list[dict], class_names: Sequence[str], cols:
     n = max(1, len(panels))
     rows = -(-n // cols)
     height = 140 + cell_height * rows
-    layout = _layout(height, tr("plot.small_multiples"), top=60)
+    layout = base_layout(height, tr("plot.small_multiples"), top=60)
     layout["legend"].update(yanchor="top", y=-20 / height)
     layout["margin"].update(l=15, r=15, b=20)
     data: list[dict] = []
@@ -248,7 +248,7 @@ def small_multiples_figure(panels: list[dict], class_names: Sequence[str], cols:
         data += _cloud_traces(panel["cloud"], panel["labels"], class_names, 2, k == 0, where)
         for i, path in enumerate(panel["paths"]):
             data += _path_traces(path, PATH_COLORS[i % len(PATH_COLORS)], 2, k == 0, where, label_words=False)
-    return _figure(data, layout)
+    return make_figure(data, layout)
 
 
 # ---------------------------------------------------------------- per-word views
@@ -265,14 +265,14 @@ def prefix_figure(tokens: Sequence[str], probs: np.ndarray, class_names: Sequenc
     words = [esc(t) for t in tokens]
     x = list(range(1, len(words) + 1))
     after = tr("plot.after_word")
-    data = [dict(type="scatter", x=x, y=_list(probs[:, c]), mode="lines+markers", name=class_label(name),
+    data = [dict(type="scatter", x=x, y=as_list(probs[:, c]), mode="lines+markers", name=class_label(name),
                  line=dict(color=class_color(c), width=2.5), marker=dict(symbol=class_symbol(c)), customdata=words,
                  hovertemplate=after + " '%{customdata}': %{y:.3f}<extra>" + esc(class_label(name)) + "</extra>")
             for c, name in enumerate(class_names)]
-    layout = _layout(height, tr("plot.prefix"), top=70)
+    layout = base_layout(height, tr("plot.prefix"), top=70)
     layout["xaxis"] = _word_axis(words, title=dict(text=tr("plot.words_read")))
     layout["yaxis"] = dict(AXIS, range=[0, 1.02], title=dict(text=tr("plot.probability")))
-    return _figure(data, layout)
+    return make_figure(data, layout)
 
 
 def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, tuple[float, float]]],
@@ -283,7 +283,7 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
     n = len(panels)
     tick_room = 40 if len(words) > 8 else 20  # word labels under every panel, slanted when many
     height = 90 + (panel_height + tick_room) * n
-    layout = _layout(height, title, top=60)
+    layout = base_layout(height, title, top=60)
     layout["margin"].update(r=70)  # room for the colour bars
     domains = _rows(n, (38 + tick_room) / height)
     data = []
@@ -310,7 +310,7 @@ def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, 
                           title=dict(text=tr("plot.unit"), font=dict(size=11)))
         layout["annotations"].append(_subplot_title(tr("plot.colour_range", name=esc(name), low=f"{zmin:.3g}",
                                                        high=f"{zmax:.3g}"), (0, 1), ydom))
-    return _figure(data, layout)
+    return make_figure(data, layout)
 
 
 # ---------------------------------------------------------------- comparisons and the model card
@@ -319,14 +319,14 @@ def compare_figure(model_names: Sequence[str], probs: np.ndarray, class_names: S
                    height: int = 360) -> go.Figure:
     """Grouped bars: each model's class probabilities for the same headline."""
     probs = np.asarray(probs, dtype=float)
-    data = [dict(type="bar", x=list(model_names), y=_list(probs[:, c]), name=class_label(name),
+    data = [dict(type="bar", x=list(model_names), y=as_list(probs[:, c]), name=class_label(name),
                  marker=dict(color=class_color(c)),
                  hovertemplate="%{x}: %{y:.3f}<extra>" + esc(class_label(name)) + "</extra>")
             for c, name in enumerate(class_names)]
-    layout = _layout(height, tr("plot.compare"), top=110, barmode="group")  # room for a two-line legend
+    layout = base_layout(height, tr("plot.compare"), top=110, barmode="group")  # room for a two-line legend
     layout["xaxis"] = dict(AXIS)
     layout["yaxis"] = dict(AXIS, range=[0, 1], title=dict(text=tr("plot.probability")))
-    return _figure(data, layout)
+    return make_figure(data, layout)
 
 
 # Signed values (h, cell candidate, cell state): -1 blue, 0 white, +1 red, as the help text says.
@@ -359,11 +359,11 @@ def confusion_figure(confusion: np.ndarray, class_names: Sequence[str], height: 
             dict(common, z=grid(~diag, lambda i, j: float(m[i, j]), None), text=grid(~diag, cell, ""), name=tr("plot.errors"),
                  colorscale=ERROR_SCALE, zmin=0, zmax=worst, textfont=dict(color="#111111", size=12),
                  colorbar=dict(title=dict(text=tr("plot.errors"), side="right"), x=1.02, y=0.22, len=0.45, thickness=10))]
-    layout = _layout(height, tr("plot.confusion"), top=50)
+    layout = base_layout(height, tr("plot.confusion"), top=50)
     layout["margin"].update(r=80)
     layout["xaxis"] = dict(title=dict(text=tr("plot.predicted_class")), automargin=True)
     layout["yaxis"] = dict(title=dict(text=tr("plot.true_class")), autorange="reversed", automargin=True)
-    return _figure(data, layout)
+    return make_figure(data, layout)
 
 
 def training_curves_figure(epochs: list[dict], height: int = 380, best_epoch: int | None = None) -> go.Figure:
@@ -381,7 +381,7 @@ def training_curves_figure(epochs: list[dict], height: int = 380, best_epoch: in
         xs, ys, _, _ = _axis_names(k)
         data.append(dict(type="scatter", x=x, y=[e.get(key) for e in epochs], mode="lines+markers",
                          name=tr(f"plot.{key}"), line=dict(color=color, dash=dash), xaxis=xs, yaxis=ys))
-    layout = _layout(height, tr("plot.curves"), top=50)
+    layout = base_layout(height, tr("plot.curves"), top=50)
     layout["margin"].update(b=110)  # the legend goes below the axes: above, it wraps into the title on a phone
     for k, ((xdom, ydom), name) in enumerate(zip(_grid(2, 2, 0.14, 0), (tr("plot.loss"), tr("plot.accuracy")))):
         xs, ys, xa, ya = _axis_names(k)
@@ -394,14 +394,14 @@ def training_curves_figure(epochs: list[dict], height: int = 380, best_epoch: in
                                  yref="paper", line=dict(color="#555", dash="dot", width=1.5)) for k in (0, 1)]
         layout["annotations"].append(dict(text=tr("plot.kept", epoch=best_epoch), x=best_epoch, y=0.92, xref="x2", yref="paper",
                                           yanchor="bottom", showarrow=False, font=dict(size=11, color="#555")))
-    return _figure(data, layout)
+    return make_figure(data, layout)
 
 
 def drift_figure(ks: Sequence[int], probs: dict[str, np.ndarray], drift: dict[str, np.ndarray],
                  target: int, class_names: Sequence[str], selected_k: int | None = None,
                  height: int = 500) -> go.Figure:
     """Padding drift: P(target class) and distance of the final state from the k = 0 state, per model."""
-    layout = _layout(height, tr("plot.packing"), top=80)
+    layout = base_layout(height, tr("plot.packing"), top=80)
     domains = _rows(2, 70 / height)
     titles = [tr("plot.drift_prob", name=esc(class_label(class_names[target]))), tr("plot.drift_dist")]
     data = []
@@ -409,8 +409,8 @@ def drift_figure(ks: Sequence[int], probs: dict[str, np.ndarray], drift: dict[st
         color = PATH_COLORS[(i + 1) % len(PATH_COLORS)]
         common = dict(type="scatter", x=list(ks), mode="lines+markers", legendgroup=name,
                       line=dict(color=color, width=2.5))
-        data.append(dict(common, y=_list(np.asarray(p)[:, target]), name=esc(name)))
-        data.append(dict(common, y=_list(drift[name]), name=esc(name), showlegend=False, xaxis="x2", yaxis="y2"))
+        data.append(dict(common, y=as_list(np.asarray(p)[:, target]), name=esc(name)))
+        data.append(dict(common, y=as_list(drift[name]), name=esc(name), showlegend=False, xaxis="x2", yaxis="y2"))
     for k, (ydom, text) in enumerate(zip(domains, titles)):
         xs, ys, xa, ya = _axis_names(k)
         layout[xa] = dict(AXIS, domain=[0, 1], anchor=ys, **({"matches": "x"} if k else {}),
@@ -423,4 +423,4 @@ def drift_figure(ks: Sequence[int], probs: dict[str, np.ndarray], drift: dict[st
     if selected_k is not None:
         layout["shapes"] = [dict(type="line", x0=selected_k, x1=selected_k, y0=0, y1=1, xref="x", yref="paper",
                                  line=dict(color="#888", dash="dot"))]
-    return _figure(data, layout)
+    return make_figure(data, layout)

@@ -1,4 +1,4 @@
-"""rnn_demo.inspect: recomputed states and gates against torch's own outputs, prefixes, occlusion, padding."""
+"""rnn_demo.states: recomputed states and gates against torch's own outputs, prefixes, occlusion, padding."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from helpers import TINY_PRESETS, tiny_model, tiny_vocab
-from rnn_demo import inspect as ins
+from rnn_demo import states as st
 from rnn_demo.models import reverse_within_length
 from rnn_demo.tokenizer import PAD_ID, UNK_ID
 
@@ -25,7 +25,7 @@ def test_recomputed_hidden_and_cell_states_match_torch(cell):
     torch.manual_seed(1)
     module = cell(5, 7, batch_first=True)
     x = torch.randn(9, 5)
-    rec = ins.recompute_cell(module, x)
+    rec = st.recompute_cell(module, x)
     with torch.no_grad():
         out, final = module(x.unsqueeze(0))
     assert rec["hidden"].shape == (9, 7)
@@ -40,7 +40,7 @@ def test_recomputed_hidden_and_cell_states_match_torch(cell):
                 cells.append(c[0, 0])
         assert torch.allclose(rec["cell"], torch.stack(cells), atol=TOL)
         assert torch.allclose(rec["cell"][-1], final[1][0, 0], atol=TOL)
-        i, f, g, o = (rec["gates"][n] for n in ins.GATE_NAMES["lstm"])
+        i, f, g, o = (rec["gates"][n] for n in st.GATE_NAMES["lstm"])
         assert torch.allclose(rec["hidden"], o * torch.tanh(rec["cell"]), atol=1e-6)
         prev = torch.cat([torch.zeros(1, 7), rec["cell"][:-1]])
         assert torch.allclose(rec["cell"], f * prev + i * g, atol=1e-6)
@@ -49,12 +49,12 @@ def test_recomputed_hidden_and_cell_states_match_torch(cell):
         assert rec["cell"] is None
         assert torch.allclose(rec["hidden"][-1], final[0, 0], atol=TOL)
     if cell is nn.GRU:
-        assert set(rec["gates"]) == set(ins.GATE_NAMES["gru"])
+        assert set(rec["gates"]) == set(st.GATE_NAMES["gru"])
 
 
 def test_recompute_rejects_multi_layer_cells():
     with pytest.raises(ValueError, match="single-layer"):
-        ins.recompute_cell(nn.LSTM(3, 4, num_layers=2), torch.zeros(2, 3))
+        st.recompute_cell(nn.LSTM(3, 4, num_layers=2), torch.zeros(2, 3))
 
 
 def _torch_layer_outputs(model, ids):
@@ -78,7 +78,7 @@ def _torch_layer_outputs(model, ids):
 @pytest.mark.parametrize("preset", TINY_PRESETS)
 def test_trace_matches_every_layer_and_the_model(preset, vocab):
     model = tiny_model(preset, vocab)
-    tr = ins.trace(model, vocab, HEADLINE)
+    tr = st.trace(model, vocab, HEADLINE)
     assert tr.tokens == vocab.tokenize(HEADLINE)
     assert tr.ids == vocab.encode(HEADLINE)
     cfg = model.config
@@ -99,19 +99,19 @@ def test_trace_matches_every_layer_and_the_model(preset, vocab):
 
 def test_trace_of_text_without_words_and_unknown_words(vocab):
     model = tiny_model("lesson-lstm-packed", vocab)
-    tr = ins.trace(model, vocab, "   ?!  ")
+    tr = st.trace(model, vocab, "   ?!  ")
     assert tr.tokens == ["?", "!"] and tr.ids == [UNK_ID, UNK_ID] and tr.known == [False, False]
-    empty = ins.trace(model, vocab, "")
+    empty = st.trace(model, vocab, "")
     assert empty.ids == [UNK_ID] and len(empty.states) == 1
-    long = ins.trace(model, vocab, "stocks " * 250)
-    assert long.truncated and len(long.tokens) == ins.DEFAULT_MAX_TOKENS
+    long = st.trace(model, vocab, "stocks " * 250)
+    assert long.truncated and len(long.tokens) == st.DEFAULT_MAX_TOKENS
 
 
 @pytest.mark.parametrize("preset", TINY_PRESETS)
 def test_prefix_probabilities_equal_one_by_one_forward(preset, vocab):
     model = tiny_model(preset, vocab)
     ids = vocab.encode(HEADLINE)
-    batched = ins.prefix_probabilities(model, ids)
+    batched = st.prefix_probabilities(model, ids)
     assert batched.shape == (len(ids), 4)
     with torch.no_grad():
         alone = np.stack([torch.softmax(model(torch.tensor([ids[: t + 1]]), torch.tensor([t + 1])), -1)[0].numpy()
@@ -124,9 +124,9 @@ def test_chunked_batches_change_nothing(preset, vocab, monkeypatch):
     """Prefix and occlusion batches run BATCH_TOKENS at a time (server memory); any chunking is exact."""
     model = tiny_model(preset, vocab)
     ids = vocab.encode(HEADLINE)
-    whole = ins.prefix_probabilities(model, ids), ins.occlusion_importance(model, ids)
-    monkeypatch.setattr(ins, "BATCH_TOKENS", 1)  # one row per forward pass
-    chunked = ins.prefix_probabilities(model, ids), ins.occlusion_importance(model, ids)
+    whole = st.prefix_probabilities(model, ids), st.occlusion_importance(model, ids)
+    monkeypatch.setattr(st, "BATCH_TOKENS", 1)  # one row per forward pass
+    chunked = st.prefix_probabilities(model, ids), st.occlusion_importance(model, ids)
     for a, b in zip(whole, chunked):
         assert np.allclose(a, b, atol=TOL)
 
@@ -134,7 +134,7 @@ def test_chunked_batches_change_nothing(preset, vocab, monkeypatch):
 def test_occlusion_is_the_drop_when_a_word_becomes_unknown(vocab):
     model = tiny_model("bilstm", vocab)
     ids = vocab.encode(HEADLINE)
-    scores = ins.occlusion_importance(model, ids)
+    scores = st.occlusion_importance(model, ids)
     with torch.no_grad():
         run = lambda seq: torch.softmax(model(torch.tensor([seq]), torch.tensor([len(seq)])), -1)[0]  # noqa: E731
         base = run(ids)
@@ -142,13 +142,13 @@ def test_occlusion_is_the_drop_when_a_word_becomes_unknown(vocab):
         expected = [float(base[target] - run(ids[:j] + [UNK_ID] + ids[j + 1:])[target]) for j in range(len(ids))]
     assert np.allclose(scores, expected, atol=TOL)
     # an already unknown word changes nothing when occluded
-    assert ins.occlusion_importance(model, [UNK_ID, UNK_ID])[0] == pytest.approx(0.0, abs=1e-7)
+    assert st.occlusion_importance(model, [UNK_ID, UNK_ID])[0] == pytest.approx(0.0, abs=1e-7)
 
 
 def test_padding_drift_moves_the_unpacked_lstm_only(vocab):
     ids = vocab.encode(HEADLINE)
-    packed_p, packed_f = ins.padding_drift(tiny_model("lesson-lstm-packed", vocab), ids, 12)
-    lesson_p, lesson_f = ins.padding_drift(tiny_model("lesson-lstm", vocab), ids, 12)
+    packed_p, packed_f = st.padding_drift(tiny_model("lesson-lstm-packed", vocab), ids, 12)
+    lesson_p, lesson_f = st.padding_drift(tiny_model("lesson-lstm", vocab), ids, 12)
     assert packed_p.shape == lesson_p.shape == (13, 4)
     assert np.allclose(packed_p, packed_p[0], atol=1e-6) and np.allclose(packed_f, packed_f[0], atol=1e-6)
     assert np.allclose(lesson_p[0], packed_p[0], atol=TOL)  # k = 0: same weights, same answer

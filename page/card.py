@@ -1,7 +1,7 @@
-"""The model card and the "why packing matters" view (moved out of `service`), in the page's language.
+"""The model card: what a model is, how it was trained and how it scores, from its checkpoint's files.
 
-Both take a `service.Registry`; texts come from the translation files through `i18n.tr`, so the
-same function serves every language (the current one is set by the caller, see `i18n.language`).
+Texts come from the translation files through `i18n.tr`, so the same function serves every
+language (the caller sets the current one, see `i18n.language`).
 """
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import html
 
 import numpy as np
 
-from . import inspect as ins
-from . import plots
+from rnn_demo.catalog import TEST_DATA
+
+from . import figures
 from .i18n import class_label, tr
+from .registry import shown_path
 
 POOLING_KEYS = {"mean": "card.pool_mean", "last": "card.pool_last", "last_padded": "card.pool_last_padded"}
-EVALUATE = "python -m rnn_demo.evaluate --checkpoint {path} --data ../shared/data/ag_news/test.csv --save"
+EVALUATE = "python -m rnn_demo.evaluate --checkpoint {path} --data " + TEST_DATA + " --save"
 
 
 def _cell(value) -> str:
@@ -49,7 +51,7 @@ def architecture(cfg) -> str:
               pooling=tr(POOLING_KEYS[cfg.pooling]), state=cfg.state_size, classes=cfg.num_classes)
 
 
-def model_card(reg, model: str, shown_path=str):
+def model_card(reg, model: str):
     """(Markdown, confusion-matrix figure, training-curves figure) from the checkpoint's files.
 
     Every setting is a row of a two-column table with headers (setting | value), never `k=v` lists.
@@ -83,10 +85,10 @@ def model_card(reg, model: str, shown_path=str):
         for c, s in test.get("per_class", {}).items():
             lines.append(f"| {_cell(class_label(c))} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | "
                          f"{s.get('support', '')} |")
-        confusion = plots.confusion_figure(np.asarray(test["confusion"]), ckpt.class_names)
+        confusion = figures.confusion_figure(np.asarray(test["confusion"]), ckpt.class_names)
     else:
         lines += ["", tr("card.no_test", command=EVALUATE.format(path=shown_path(ckpt.path)))]
-        confusion = plots.message_figure(tr("plot.no_test_metrics"))
+        confusion = figures.message_figure(tr("plot.no_test_metrics"))
     proj = entry.projection.meta if entry.projection is not None else {}
     if entry.projection is None:
         lines += ["", tr("note.no_trajectory", model=ckpt.name)]
@@ -96,39 +98,6 @@ def model_card(reg, model: str, shown_path=str):
         ref = proj["reference"]
         lines += ["", tr("card.projection", rows=f"{ref['rows']:,}", per_class=ref["per_class"], seed=ref["seed"],
                          file=_cell(ref["file"]))]
-    curves = (plots.training_curves_figure(epochs, best_epoch=m.get("best_epoch")) if epochs
-              else plots.message_figure(tr("plot.no_history")))
+    curves = (figures.training_curves_figure(epochs, best_epoch=m.get("best_epoch")) if epochs
+              else figures.message_figure(tr("plot.no_history")))
     return "\n".join(lines), confusion, curves
-
-
-def packing_view(reg, text: str, k: int, pair: tuple[str, str], max_pads: int, split_headlines):
-    """Padding drift of the lesson's unpacked LSTM vs the packed one, for the first headline."""
-    missing = [n for n in pair if n not in reg.entries]
-    if missing:
-        msg = tr("card.packing_missing", names=", ".join(pair), missing=", ".join(missing))
-        return plots.message_figure(msg), html.escape(msg)
-    headlines, _ = split_headlines(text)
-    if not headlines:
-        msg = tr("card.packing_empty")
-        return plots.message_figure(msg), msg
-    headline = headlines[0]
-    k = int(max(0, min(max_pads, k)))
-    classes = reg.class_names
-    probs, drift = {}, {}
-    for n in pair:
-        entry = reg.get(n)
-        _, ids, _ = ins.encode_one(entry.ckpt.vocab, headline)
-        p, feats = ins.padding_drift(entry.ckpt.model, ids, max_pads)
-        probs[n], drift[n] = p, np.linalg.norm(feats - feats[0], axis=1)  # (max_pads + 1,) L2 from k = 0
-    target = int(np.argmax(probs[pair[1]][0]))
-    fig = plots.drift_figure(list(range(max_pads + 1)), probs, drift, target, classes, selected_k=k)
-    lines = [tr("card.packing_intro", k=k), "", tr("card.packing_header"), "|---|---|---:|"]
-    for n in pair:  # three columns: readable at phone width; every probability is in the chart's hover
-        p = probs[n][k]
-        lines.append(f"| {n} | {class_label(classes[int(np.argmax(p))])} ({float(p.max()):.3f}) | {drift[n][k]:.3f} |")
-    changes = [k2 for k2 in range(max_pads + 1)
-               if int(np.argmax(probs[pair[0]][k2])) != int(np.argmax(probs[pair[0]][0]))]
-    verdict = (tr("card.packing_changes", model=pair[0], k=changes[0]) if changes else
-               tr("card.packing_holds", model=pair[0], k=max_pads))
-    lines += ["", verdict + " " + tr("card.packing_same", model=pair[1]), "", tr("card.packing_differ")]
-    return fig, "\n".join(lines)

@@ -1,0 +1,236 @@
+"""The page's Gradio handlers: each takes what is on screen (and the page's language) and returns
+what the views show, through `views`, `card` and `lesson_views`.
+
+`Handlers` holds the registry; app.py wires its methods to the page's events. A handler marked
+`@localized` takes the page's language as its last argument and builds every text and figure in it.
+"""
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+import gradio as gr
+
+from rnn_demo.catalog import EXAMPLES, default_model, lesson_order
+
+from . import card, figures, i18n, lesson_views, links, views
+from .inputs import MAX_CHARS, MAX_HEADLINES, InputError, split_headlines
+from .registry import Registry, UnknownModelError
+from .tabs import BY_NAME, TABS
+
+LOG = logging.getLogger("rnn_demo.app")
+MAX_MODEL_NAME = 100  # longer "model names" are not echoed back (nor into the log)
+API_EXAMPLE = """```python
+from gradio_client import Client
+client = Client("http://127.0.0.1:7860/")   # or the Space id, e.g. "user/rnn-demo"
+client.predict("Striker scores twice in stoppage time", "{model}", api_name="/predict")
+# -> {{"World": 0.01, "Sports": 0.97, ...}}
+client.predict("Striker scores twice in stoppage time", "{model}", api_name="/analyze")
+# -> {{"tokens": [...], "probabilities": {{...}}, "per_token_probabilities": [...],
+#     "trajectory": {{...}}, "importances": [...], "memory": [...], "word_order": {{...}}, ...}}
+```"""
+
+
+def localized(fn):
+    """A handler whose last input is the page language: its texts and figures come out in that language."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        *rest, lang = args
+        with i18n.language(lang):
+            return fn(*rest)
+    # Gradio checks the argument count against the signature (which wraps() would take from fn)
+    sig = inspect.signature(fn)
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), inspect.Parameter(
+        "lang", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)])
+    return wrapper
+
+
+def _dims(dims) -> int:
+    return 3 if dims == "3-D" else 2
+
+
+class Handlers:
+    """The page's event handlers over one registry."""
+
+    def __init__(self, reg: Registry, widget_index: Path | None = None) -> None:
+        self.reg = reg
+        self.models = lesson_order(reg.names)  # the dropdown, the API tab and links list models in this order
+        self.default_model = default_model(reg.names)
+        self.widget_index = widget_index
+
+    # ---- pieces of the layout
+
+    def model_info(self, model: str) -> str:
+        entry = self.reg.get(model)
+        return f"**{entry.name}**: {html.escape(card.describe(entry))} ({card.size_line(entry)})"
+
+    def cell_args(self, model: str) -> dict:
+        """Layer/direction picker: translated labels, English values; hidden when there is one choice."""
+        choices = views.internals_choices(self.reg, model)
+        default = choices[-self.reg.get(model).ckpt.config.num_directions]
+        return dict(choices=[(views.internals_label(c), c) for c in choices], value=default, visible=len(choices) > 1)
+
+    # ---- the Read tab
+
+    @localized
+    def read_headlines(self, text: str, model: str, dims: str, cell_choice: str | None, cells_open: str):
+        """Every Read view for the typed headlines (the heatmaps only while their section is open:
+        they are the largest figure of a Read, and below the fold)."""
+        shown = cells_open == "1"
+        r = views.analyze_page(self.reg, text, model, _dims(dims), cell_choice, with_internals=shown)
+        table = gr.Dataframe(value=r.table, visible=r.table is not None)
+        return (r.answer, table, r.notes, r.trajectory, r.prefix, r.importance,
+                r.internals if shown else gr.skip())
+
+    @localized
+    def redraw_trajectory(self, text: str, model: str, dims: str):
+        headlines, _ = split_headlines(text)
+        if not headlines:
+            return figures.message_figure(i18n.tr("note.type_first"))
+        return views.trajectory_view(self.reg, headlines, model, _dims(dims))
+
+    @localized
+    def redraw_internals(self, text: str, model: str, cell_choice: str | None):
+        headlines, _ = split_headlines(text)
+        if not headlines:
+            return figures.message_figure(i18n.tr("note.type_first"))
+        return views.internals_view(self.reg, headlines[0], model, cell_choice)
+
+    @localized
+    def model_changed(self, model: str):
+        markdown, confusion, curves = card.model_card(self.reg, model)
+        return self.model_info(model), gr.Dropdown(**self.cell_args(model)), markdown, confusion, curves
+
+    # ---- the other tabs
+
+    @localized
+    def compare(self, text: str):
+        return views.compare_view(self.reg, text)
+
+    @localized
+    def packing(self, text: str, k: float):
+        return lesson_views.packing_view(self.reg, text, int(k))
+
+    @localized
+    def batching(self):
+        return lesson_views.batching_view(self.reg)
+
+    @localized
+    def word_order(self, text: str, seed: float):
+        return lesson_views.word_order_view(self.reg, text, int(seed))
+
+    @localized
+    def reshuffle(self, text: str, seed: float):
+        """A new seed for the shuffled variant (the figure and words follow it)."""
+        seed = int(seed) + 1
+        return (seed, *lesson_views.word_order_view(self.reg, text, seed))
+
+    @localized
+    def memory(self, text: str, model: str):
+        return lesson_views.memory_view(self.reg, text, model)
+
+    # ---- page load and deep links
+
+    def open_page(self, request: gr.Request):
+        """Page load: the language (?lang=, else the browser's) and a deep link's model, text, tab, k, dims.
+
+        Every parameter is validated (links.parse_link); what was not usable is said in the page's
+        language. Returns, in this order: language, model, projection, tabs, tab name, link notes,
+        limits, widget link, problems, API text, examples, headlines, packing text, pads, one title
+        per tab of `TABS`, the model card's outputs (`model_changed`) and the Read views
+        (`read_headlines` without the heatmaps).
+        """
+        params = dict(request.query_params) if request is not None else {}
+        headers = dict(request.headers) if request is not None else {}
+        lang, _ = i18n.choose(params.get("lang"), headers.get("accept-language"))
+        link = links.parse_link(params, self.models, self.default_model, lesson_views.MAX_PADS)
+        dims = "3-D" if link.dims == 3 else "2-D"
+        text = link.text if link.text is not None else gr.skip()
+        packing_text = link.text if link.text is not None and BY_NAME[link.tab].text == "packing" else gr.skip()
+        with i18n.language(lang):
+            notes = "\n".join(f"- {html.escape(i18n.tr(key, **values))}" for key, values in link.notes)
+            limits = i18n.tr("app.limits", headlines=MAX_HEADLINES, chars=f"{MAX_CHARS:,}")
+            # Tab titles and the examples' captions: gr.I18n alone leaves them in the browser's first
+            # language when ?lang= switches it after start-up, so they are also sent in the page's language.
+            titles = [gr.Tab(label=i18n.tr(tab.title_key)) for tab in TABS]
+            samples = gr.Dataset(sample_labels=[*EXAMPLES, i18n.tr("app.multi_example")])
+            # the model card and the Read views in the same answer: one round trip fewer before the page is drawn
+            card_out = self.model_changed.__wrapped__(self, link.model)
+            shown = link.text if link.text is not None else EXAMPLES[0]
+            cell = self.cell_args(link.model)["value"]
+            read_out = self.read_headlines.__wrapped__(self, shown, link.model, dims, cell, "0")[:-1]  # no heatmaps
+            head = (lang, link.model, dims, gr.Tabs(selected=BY_NAME[link.tab].elem_id), link.tab, notes, limits,
+                    *self.static_markdown(), samples, text, packing_text,
+                    link.k if link.k is not None else gr.skip())
+        return (*head, *titles, *card_out, *read_out)
+
+    def static_markdown(self) -> tuple[str, str, str]:
+        """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n)."""
+        widget = (i18n.tr("app.widget_link", url=f"/gradio_api/file={quote(self.widget_index.as_posix())}")
+                  if self.widget_index is not None else "")
+        problems = (i18n.tr("app.not_loaded", problems="; ".join(html.escape(p) for p in self.reg.problems))
+                    if self.reg.problems else "")
+        api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model),
+                         i18n.tr("app.api_models", names=", ".join(f"`{n}`" for n in self.models)), "",
+                         i18n.tr("app.api_backend", backend=self.reg.backend)])
+        return widget, problems, api
+
+    @localized
+    def open_tab_view(self, tab: str, text: str, model: str):
+        """After a deep link: compute the chosen tab too when it has no button (tabs.Tab.on_open)."""
+        opened = BY_NAME.get(tab)
+        wanted = opened.name if opened is not None and opened.on_open else None
+        compare_out = self.compare.__wrapped__(self, text) if wanted == "compare" else (gr.skip(),) * 4
+        order_out = self.word_order.__wrapped__(self, text, 0) if wanted == "order" else (gr.skip(),) * 2
+        memory_out = self.memory.__wrapped__(self, text, model) if wanted == "memory" else (gr.skip(),) * 3
+        return (*compare_out, *order_out, *memory_out)
+
+    # ---- the named API endpoints (type hints define their schema)
+
+    def api_functions(self):
+        """(predict, analyze) for gr.api: checked arguments, expected errors as one log line each."""
+        default = self.default_model
+
+        def predict(text: str, model: str = default) -> dict:
+            """Class probabilities {class: probability} for one headline (the first line of `text`)."""
+            text, model = self._checked("predict", text, model)
+            try:
+                return views.predict(self.reg, text, model)
+            except (InputError, UnknownModelError) as exc:
+                raise _user_error("predict", str(exc)) from None
+
+        def analyze(text: str, model: str = default) -> dict:
+            """Tokens, probabilities, per-token (prefix) probabilities, projected trajectory, word
+            importances, memory and word order for the first headline."""
+            text, model = self._checked("analyze", text, model)
+            try:
+                return views.analyze(self.reg, text, model)
+            except (InputError, UnknownModelError) as exc:
+                raise _user_error("analyze", str(exc)) from None
+
+        return predict, analyze
+
+    def _checked(self, endpoint: str, text, model) -> tuple[str, str]:
+        """The API's arguments as strings, or the same kind of clear error as any other bad input.
+
+        gradio_client passes JSON through unchecked, so text may arrive as a number, list or dict.
+        """
+        valid = ", ".join(self.reg.names)
+        if text is not None and not isinstance(text, str):
+            raise _user_error(endpoint, f"text must be a string (one headline per line), got {type(text).__name__}.")
+        if not isinstance(model, str):
+            raise _user_error(endpoint, f"model must be a model name (a string), got {type(model).__name__}; "
+                                        f"valid models: {valid}")
+        if len(model) > MAX_MODEL_NAME:
+            raise _user_error(endpoint, f"unknown model (a {len(model):,}-character name); valid models: {valid}")
+        return text or "", model
+
+
+def _user_error(endpoint: str, message: str) -> gr.Error:
+    """An expected bad request: one log line (no traceback) and the message for the client."""
+    LOG.warning("bad request to /%s: %s", endpoint, " ".join(message.split())[:300])
+    return gr.Error(message, print_exception=False)

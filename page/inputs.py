@@ -1,0 +1,69 @@
+"""The page's input rule: what a typed text becomes, and what is said about it.
+
+Every view reads its text through `split_headlines` (one headline per non-empty line, at most
+MAX_HEADLINES, each cut at MAX_CHARS), and the notes it returns are shown in the page's language.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+from rnn_demo import states
+
+from .i18n import tr
+
+MAX_HEADLINES = 32
+MAX_CHARS = 2000
+NON_LATIN = re.compile(r"[^\W\d_A-Za-z\u00C0-\u024F]")  # a letter outside the Latin alphabets
+
+
+class InputError(ValueError):
+    """Input the app cannot analyse (e.g. empty); the message is meant for the user."""
+
+
+def split_headlines(text: str | None) -> tuple[list[str], list[str]]:
+    """One headline per non-empty line, within the limits; returns (headlines, notes for the user)."""
+    lines = [line.strip() for line in (text or "").splitlines()]
+    lines = [line for line in lines if line]
+    notes = []
+    if len(lines) > MAX_HEADLINES:
+        notes.append(tr("note.too_many", given=len(lines), kept=MAX_HEADLINES))
+        lines = lines[:MAX_HEADLINES]
+    for i, line in enumerate(lines):
+        if len(line) > MAX_CHARS:
+            notes.append(tr("note.too_long", index=i + 1, chars=f"{len(line):,}", kept=f"{MAX_CHARS:,}"))
+            lines[i] = line[:MAX_CHARS]
+    return lines, notes
+
+
+def first_headline(text: str | None) -> tuple[str, list[str]]:
+    """The first headline of `text` (the API's rule) and the notes; InputError when there is none."""
+    headlines, notes = split_headlines(text)
+    if not headlines:
+        raise InputError("Please type a headline (the text is empty).")
+    if len(headlines) > 1:
+        notes.append(f"{len(headlines)} headlines given; this call analyses the first one.")
+    return headlines[0], notes
+
+
+def not_english(headline: str) -> bool:
+    """True when most letters are not Latin (Korean, Chinese, Cyrillic, ...): the models read English only."""
+    letters = [c for c in headline if c.isalpha()]
+    return bool(letters) and sum(bool(NON_LATIN.match(c)) for c in letters) > len(letters) / 2
+
+
+def vocabulary_notes(entry, headline: str, index: int = 0) -> list[str]:
+    """What the model cannot read in the headline: no words, no known word, more words than it reads."""
+    tokens = entry.ckpt.vocab.tokenize(headline)
+    if not tokens:
+        return [tr("note.no_words", index=index + 1)]
+    if not any(t in entry.ckpt.vocab for t in tokens):
+        return [tr("note.all_unknown", index=index + 1, model=entry.name)]
+    if len(tokens) > states.DEFAULT_MAX_TOKENS:
+        return [tr("note.too_many_words", index=index + 1, words=len(tokens), kept=states.DEFAULT_MAX_TOKENS)]
+    return []
+
+
+def notes_markdown(notes: list[str]) -> str:
+    """User-facing notes as Markdown; texts are escaped so a headline can never inject markup."""
+    return "\n".join(f"- {html.escape(n)}" for n in dict.fromkeys(notes))

@@ -1,0 +1,16 @@
+// "Link to this view": built in the browser from what is on screen (no server round trip).
+// __TABS__ is page/tabs.py's table {tab: the text its links carry}, filled in by page/settings.py.
+(model, text, packingText, k, lang, tab, dims) => {
+  const tabs = __TABS__;
+  const root = (window.gradio_config && window.gradio_config.root) || (location.origin + location.pathname);
+  const p = new URLSearchParams();
+  p.set('model', model);
+  const own = tabs[tab] === 'packing';
+  const shown = own ? packingText : text;
+  if (shown) p.set('text', shown);
+  p.set('tab', tab || 'read');
+  if (own) p.set('k', String(k));
+  if (dims === '3-D') p.set('dims', '3');
+  p.set('lang', lang || 'en');
+  return root.replace(/\/$/, '') + '/?' + p.toString();
+}
