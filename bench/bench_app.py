@@ -3,7 +3,7 @@
     python bench/bench_app.py                      # table on stdout, JSON in bench_results/app.json
     python bench/bench_app.py --iterations 50 --startup-runs 1
 
-Targets (issue 3): predict p50 <= 5 ms, full analysis with all figures p50 <= 50 ms,
+Targets: predict p50 <= 5 ms, full analysis with all figures p50 <= 50 ms,
 `python app.py` to first HTTP 200 <= 15 s, resident memory with all models loaded <= 700 MB.
 """
 from __future__ import annotations

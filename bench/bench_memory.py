@@ -1,4 +1,4 @@
-"""Server memory under distinct long /analyze requests (issue 9: resident memory <= 700 MB).
+"""Server memory under distinct long /analyze requests (goal: resident memory <= 700 MB).
 
     python bench/bench_memory.py                          # 2,000 requests, starts `python app.py` on port 7872
     RNN_DEMO_TRACE_CACHE_MB=0 python bench/bench_memory.py  # the same with the trace cache off

@@ -10,7 +10,7 @@ Starts `python app.py` itself on --port, opens the page as a learner would and p
 - bytes per Read: everything the browser received (all requests, as Chrome's network layer counts
   them) between the click and the last view updated.
 
-Goals (issue 8): Read <= 300 ms for bilstm, first load <= 2 s, 3-D toggle <= 1 s, <= 40 KB per Read.
+Goals: Read <= 300 ms for bilstm, first load <= 2 s, 3-D toggle <= 1 s, <= 40 KB per Read.
 
     python bench/bench_page.py --runs 5 --model bilstm
 """

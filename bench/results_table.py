@@ -1,4 +1,4 @@
-"""Print the README's table of shipped models from the files in checkpoints/ (markdown).
+"""Print the README's table of shipped models from the files in checkpoints/ (markdown), in the lesson's order.
 
     python bench/results_table.py
 
@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python b
 
 import argparse
 import json
-from pathlib import Path
 
+from rnn_demo.catalog import lesson_order
 from rnn_demo.checkpoint import discover_checkpoints
 
 
@@ -27,7 +27,8 @@ def main() -> None:
     print("| model | architecture | parameters | size (MB) | best epoch | val acc | **test acc** | macro F1 | train time (s) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     total = 0
-    for folder in discover_checkpoints(args.checkpoints):
+    folders = {f.name: f for f in discover_checkpoints(args.checkpoints)}
+    for folder in (folders[name] for name in lesson_order(folders)):
         config = json.loads((folder / "config.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
         test_path = folder / "test_metrics.json"

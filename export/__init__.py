@@ -1,1 +1,2 @@
-"""ONNX export and onnxruntime inference for rnn_demo models (see issue: export)."""
+"""ONNX export, onnxruntime inference (no torch), batch classification, the widget build and Triton configs
+for rnn_demo models; docs/export.md is the reference."""

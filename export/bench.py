@@ -36,7 +36,7 @@ from .runtime import CUDA, OnnxModel, ProviderUnavailableError
 
 DEFAULT_BATCHES = (1, 64, 256, 1024, 8192)
 BACKENDS = ("pytorch-cpu", "ort-cpu", "pytorch-cuda", "ort-cuda")  # table column order
-LSTM_FAMILY_GOALS = {1: 2.0, 256: 1.5}  # issue goals: ORT CPU / PyTorch CPU speed-up
+LSTM_FAMILY_GOALS = {1: 2.0, 256: 1.5}  # the goals: ORT CPU / PyTorch CPU speed-up at these batch sizes
 
 
 def cpu_name() -> str:

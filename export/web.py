@@ -210,7 +210,7 @@ def weights_to_fp16(proto, min_elements: int = 4096):
 
         W fp32 (4H, I)   becomes   W.fp16 (4H, I) -> Cast(float) -> W   (folded once at session start)
 
-    Halves what is left after the int8 embedding (bilstm-2layer: 0.4 -> 0.2 MB). Relative error per
+    Halves what is left after the int8 embedding (the build prints each model's size). Relative error per
     weight <= 2^-11; the test-set accuracy is measured by bench/bench_web.py.
     """
     import numpy as np

@@ -1,7 +1,7 @@
 """Plotly figure builders. Each takes plain arrays (the model's numbers) and sets an explicit height.
 
 Figures are written as Plotly JSON specs (dicts) and wrapped in `go.Figure(..., _validate=False)`:
-Plotly's validating object model and `make_subplots` cost 10-30 ms per figure, more than the
+Plotly's validating object model and `make_subplots` cost more time per figure than the
 model itself, so subplots are laid out here by hand (`_rows`, `_grid`).
 
 Text that came from a user (headline words) is HTML-escaped before it reaches a figure:

@@ -148,10 +148,10 @@ _VOCABS: weakref.WeakValueDictionary[str, Vocab] = weakref.WeakValueDictionary()
 
 def _shared_vocab(path: Path, sha256: str) -> Vocab:
     """The vocabulary in `path`, whose sha256 the caller has just checked, shared between
-    checkpoints: the shipped models were all trained on one vocabulary, and the app holds 7 of
-    them (each further copy with its fast-tokenizer table: +2.7 MB, `bench/bench_memory.py
-    --startup`). Same sha256,
-    same file content, same Vocab (immutable); held only while some checkpoint uses it."""
+    checkpoints: the shipped models were all trained on one vocabulary, and the app holds every
+    one of them (each further copy with its fast-tokenizer table would cost memory; `bench/bench_memory.py
+    --startup` measures it). Same sha256, same file content, same Vocab (immutable); held only while
+    some checkpoint uses it."""
     vocab = _VOCABS.get(sha256)
     if vocab is None:
         vocab = _VOCABS[sha256] = Vocab.load(path)

@@ -159,7 +159,7 @@ class TextClassifier(nn.Module):
     def __init__(self, config: ClassifierConfig, *, init_embedding: bool = True) -> None:
         """init_embedding=False leaves the embedding uninitialised (torch.empty), for a model that
         only describes shapes on the meta device: initialising an embedding there runs a Python
-        decomposition that imports torch._dynamo (+45 MB resident, `bench/bench_memory.py --startup`)."""
+        decomposition that imports torch._dynamo (resident memory: `bench/bench_memory.py --startup`)."""
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id,

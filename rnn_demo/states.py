@@ -170,8 +170,8 @@ BATCH_TOKENS = 8_000  # rows x words per forward pass in the per-headline batche
 def _logits_in_chunks(model: TextClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """model(tokens, lengths) for a (N, T) batch, BATCH_TOKENS at a time.
 
-    A 200-word headline makes a 200 x 200 batch; on a bidirectional 2-layer model one pass held
-    60-85 MB of activations at once in the server. Rows are independent, so chunks change nothing.
+    A long headline makes a T x T batch whose activations would all be held at once in the server
+    (`bench/bench_memory.py` measures it). Rows are independent, so chunks change nothing.
     """
     rows = max(1, BATCH_TOKENS // max(1, tokens.size(1)))
     return torch.cat([model(tokens[i:i + rows], lengths[i:i + rows]) for i in range(0, tokens.size(0), rows)])

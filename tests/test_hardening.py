@@ -1,4 +1,4 @@
-"""Hostile input, overload and upload policy against a started `python app.py` (issue 9)."""
+"""Hostile input, overload and upload policy against a started `python app.py`."""
 from __future__ import annotations
 
 import os
