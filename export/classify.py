@@ -1,31 +1,13 @@
 """Batch classification of headlines with an exported model on onnxruntime (no torch needed).
 
     python -m export.classify --model exports/bilstm.onnx --input headlines.jsonl --output topics.csv
+    python -m export.classify --engine ray --model exports/bilstm.onnx --input 'news/*.parquet' --output topics/
 
-Input (by extension, or --format): plain text (one headline per line), CSV (a header row and
-a text column, default "text"; quoted fields may span lines), or JSON lines (objects with a
-"text" field, or bare strings). Output (by extension of --output, or --output-format): CSV or
-JSON lines with the input line number (for CSV input: the line where the row starts), text,
-predicted label and one probability per class, in input order.
-
-How it runs: the input is read as a stream in chunks of --chunk-size rows, so memory stays
-bounded whatever the file size. Each chunk is tokenized at once (rnn_demo.fast_tokenizer),
-sorted by length, cut into batches of --batch-size headlines of about the same length (far
-less padding for the recurrent kernel to run through), and its results are put back in input
-order before they are written. On the CPU, --threads worker processes (default: one per core
-this process may use, at most 8) each tokenize and run whole chunks on their own single-threaded
-onnxruntime session, while this process reads the next chunks and writes finished ones in
-input order (export.workers says why processes and small batches). On CUDA one session in a
-background thread runs big batches.
-
-Data safety: a bad line (undecodable UTF-8, broken CSV/JSON, no text, an empty headline)
-stops the run with its line number; with --skip-bad it is reported on stderr and skipped. The
-run fails when no row is valid, and says so for an empty input. Results go to a temporary file
-beside --output that replaces it only when the run succeeds; an --output that is the input
-(by any path) is refused, and an existing one is replaced only with --overwrite. Without
---output the results reach stdout only after the whole input was classified (they wait in a
-temporary file); --stream prints them chunk by chunk instead, so a later bad line can stop a
-run after some results were printed.
+Reads plain text, CSV, JSON lines or Parquet as a stream of chunks, classifies each chunk in
+length-sorted batches on worker processes (export.workers) or, with --engine ray, on the actors
+of a Ray cluster (export.ray_engine, imported only then), and writes one row per valid input row
+in input order to a file that appears only once the whole run has succeeded. Formats, bad rows
+and the data-safety rules: docs/export.md; the Ray engine: docs/ray.md.
 """
 from __future__ import annotations
 
@@ -43,7 +25,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -59,7 +41,7 @@ except ImportError:  # pragma: no cover - orjson is in requirements.txt
 from .runtime import DEFAULT_MAX_LEN, DEVICES, OnnxPredictor, ProviderUnavailableError
 from .workers import ProcessWorkers, ThreadWorker, classify_texts, start_early
 
-INPUT_FORMATS = ("auto", "txt", "csv", "jsonl")
+INPUT_FORMATS = ("auto", "txt", "csv", "jsonl", "parquet")
 OUTPUT_FORMATS = ("auto", "csv", "jsonl")
 _JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 MAX_LINE_BYTES = 1 << 20     # a longer physical line is a bad line (keeps memory bounded)
@@ -80,6 +62,8 @@ def input_format(path: Path, requested: str) -> str:
     if requested != "auto":
         return requested
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return "parquet"
     return "csv" if suffix == ".csv" else "jsonl" if suffix in _JSONL_SUFFIXES else "txt"
 
 
@@ -269,8 +253,38 @@ def _csv_rows(fh: IO[bytes], path: Path, text_column: str) -> Iterator[Row]:
             yield start, text, _text_error(text)
 
 
+PARQUET_BATCH_ROWS = 8192  # rows decoded at a time
+
+
+def _parquet_rows(fh: IO[bytes], path: Path, text_column: str) -> Iterator[Row]:
+    """One Row per Parquet row, its number (from 1) standing for the line; a null text is a bad row."""
+    import pyarrow as pa  # only Parquet input needs pyarrow (requirements-dev.txt)
+    import pyarrow.parquet as pq
+    try:
+        reader = pq.ParquetFile(fh)
+    except (pa.ArrowException, OSError) as exc:
+        raise BadLineError(f"{path}: not a readable Parquet file ({exc})") from exc
+    schema = reader.schema_arrow
+    if text_column not in schema.names:
+        raise BadLineError(f"{path}: Parquet file has no column {text_column!r} "
+                           f"(columns: {', '.join(schema.names) or 'none'}); use --text-column")
+    kind = schema.field(text_column).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
+        raise BadLineError(f"{path}: Parquet column {text_column!r} holds {kind}, not text")
+    lineno = 1
+    try:
+        for batch in reader.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[text_column]):
+            for text in batch.column(0).to_pylist():
+                yield lineno, text, "no text (null)" if text is None else _text_error(text)
+                lineno += 1
+    except (pa.ArrowException, OSError) as exc:
+        raise BadLineError(f"{path}: unreadable Parquet data after row {lineno - 1} ({exc})") from exc
+
+
 _ROW_READERS: dict[str, Callable[[IO[bytes], Path, str], Iterator[Row]]] = {
-    "txt": _txt_rows, "jsonl": _jsonl_rows, "csv": _csv_rows}
+    "txt": _txt_rows, "jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
 
 
 def read_rows(path: Path, fmt: str, text_column: str = "text") -> Iterator[Row]:
@@ -291,13 +305,28 @@ class Chunk:
 @dataclass
 class ReadStats:
     rows: int = 0       # rows seen (valid or not)
-    skipped: int = 0
-    messages: list[str] = field(default_factory=list)
 
 
-def read_chunks(path: Path, fmt: str, text_column: str, chunk_size: int, skip_bad: bool,
-                stats: ReadStats, report: Callable[[str], None]) -> Iterator[Chunk]:
-    """Valid rows in chunks (not yet tokenized); a bad row raises BadLineError unless skip_bad."""
+class BadRows:
+    """What a bad row does: it stops the run with its file and line (BadLineError), or, with
+    --skip-bad, it is reported and counted."""
+
+    def __init__(self, skip: bool, report: Callable[[str], None]) -> None:
+        self.skip, self.report = skip, report
+        self.skipped = 0
+
+    def __call__(self, path: Path | str, lineno: int, error: str) -> None:
+        message = f"{path}:{lineno}: {error}"
+        if not self.skip:
+            raise BadLineError(message + " (pass --skip-bad to skip bad lines)")
+        self.skipped += 1
+        self.report(f"skipped {message}")
+
+
+def read_chunks(path: Path, fmt: str, text_column: str, chunk_size: int,
+                bad_row: Callable[[int, str], None], stats: ReadStats) -> Iterator[Chunk]:
+    """Valid rows in chunks (not yet tokenized); bad_row(line, error) is called for every bad row
+    as it is read (it may raise to stop the run)."""
     with open(path, "rb") as fh:
         rows = _ROW_READERS[fmt](fh, path, text_column)
         lines: list[int] = []
@@ -305,11 +334,7 @@ def read_chunks(path: Path, fmt: str, text_column: str, chunk_size: int, skip_ba
         for lineno, text, error in rows:
             stats.rows += 1
             if error is not None:
-                message = f"{path}:{lineno}: {error}"
-                if not skip_bad:
-                    raise BadLineError(message + " (pass --skip-bad to skip bad lines)")
-                stats.skipped += 1
-                report(f"skipped {message}")
+                bad_row(lineno, error)
                 continue
             lines.append(lineno)
             texts.append(text)
@@ -348,14 +373,16 @@ def _csv_cell(value: str) -> str:
 
 
 class Writer:
-    """CSV or JSON-lines rows: line, text, label, one probability per class."""
+    """CSV or JSON-lines rows: line, text, label, one probability per class (CSV: after a header
+    row, unless header=False)."""
 
-    def __init__(self, stream: IO[str], fmt: str, class_names: tuple[str, ...]) -> None:
+    def __init__(self, stream: IO[str], fmt: str, class_names: tuple[str, ...], header: bool = True) -> None:
         self.stream, self.fmt, self.class_names = stream, fmt, class_names
         self._names = np.array(class_names, dtype=object)
         if fmt == "csv":
-            csv.writer(stream, lineterminator="\n").writerow(
-                ["line", "text", "label", *[f"p_{c}" for c in class_names]])
+            if header:
+                csv.writer(stream, lineterminator="\n").writerow(
+                    ["line", "text", "label", *[f"p_{c}" for c in class_names]])
             # one row: the line number, the text always quoted (its quotes doubled, as csv
             # does), the label, "%.6f" of each probability
             self._labels = np.array([_csv_cell(c) for c in class_names], dtype=object)
@@ -396,7 +423,8 @@ def check_paths(input_path: Path, output: Path | None, overwrite: bool) -> None:
     if not input_path.exists():
         raise OutputPathError(f"{input_path}: input file not found")
     if input_path.is_dir():
-        raise OutputPathError(f"{input_path}: input is a directory, not a file")
+        raise OutputPathError(f"{input_path}: input is a directory, not a file "
+                              "(--engine ray reads a folder or a glob of shards)")
     if output is None:
         return
     if output.is_dir():
@@ -433,14 +461,73 @@ def open_temp_output(output: Path) -> tuple[IO[str], Path]:
     return os.fdopen(fd, "w", encoding="utf-8", newline=""), Path(name)
 
 
+class Destination:
+    """Where one run's results go, so that nothing partial is ever left behind.
+
+    With `output`: a temporary file beside it, renamed over it by commit(). Without: a temporary
+    file copied to stdout by commit() (bounded memory until the run is known to have finished),
+    or stdout itself when `stream`. discard() removes what was written.
+    """
+
+    def __init__(self, output: Path | None, stream: bool = False) -> None:
+        self.output, self.tmp = output, None
+        if output is not None:
+            self.file, self.tmp = open_temp_output(output)
+        elif stream:
+            self.file = sys.stdout
+        else:
+            self.file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+
+    def close(self) -> None:
+        """Close a finished --output file (it waits, closed, for commit or discard)."""
+        if self.output is not None:
+            self.file.close()
+
+    def commit(self) -> None:
+        if self.output is not None:
+            self.file.close()
+            os.replace(self.tmp, self.output)
+        elif self.file is not sys.stdout:
+            self.file.seek(0)
+            shutil.copyfileobj(self.file, sys.stdout)
+            sys.stdout.flush()
+            self.file.close()
+
+    def discard(self) -> None:
+        if self.file is not sys.stdout:
+            self.file.close()
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+
+def check_classified(source: Path | str, rows: int, done: int, csv_input: bool) -> None:
+    """A run fails when its input had no row, or no valid one."""
+    if rows == 0:
+        raise BadLineError(f"{source} has no rows: nothing to classify" + (" (a CSV header alone)" if csv_input else ""))
+    if done == 0:
+        raise BadLineError(f"{source}: no valid row among {rows:,}; nothing was classified")
+
+
+class RunError(RuntimeError):
+    """A run that could not finish: a worker, actor or node lost beyond retries, or a stalled cluster."""
+
+
 # -- CLI ------------------------------------------------------------------------------------
+ENGINES = ("local", "ray")
+DEFAULT_STALL_TIMEOUT = 600  # seconds (--stall-timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export.classify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="exported model, e.g. exports/bilstm.onnx")
-    parser.add_argument("--input", type=Path, required=True, help="headlines: .txt, .csv or .jsonl")
-    parser.add_argument("--output", type=Path, help="result file (.csv or .jsonl); default: CSV on stdout")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.add_argument("--input", type=Path, required=True,
+                        help="headlines: .txt, .csv, .jsonl or .parquet; --engine ray also reads a folder or a "
+                             "(quoted) glob of such shards")
+    parser.add_argument("--output", type=Path,
+                        help="result file (.csv or .jsonl); default: CSV on stdout. --engine ray with a folder or "
+                             "glob input: a folder that gets one result file per input shard")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output (or result shard)")
     parser.add_argument("--stream", action="store_true",
                         help="without --output: print results chunk by chunk instead of after the whole run "
                              "(a later bad line can then stop a run whose first results were printed)")
@@ -450,13 +537,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
                         help=f"rows read and length-sorted together; bounds memory (default {DEFAULT_CHUNK_SIZE})")
     parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="auto: CUDA if it really works, else CPU; cuda: fail if it does not (default auto)")
+                        help="auto: CUDA if it really works (--engine ray: if the cluster has GPUs), else CPU; "
+                             "cuda: fail if it does not (default auto)")
     parser.add_argument("--tokenizer", type=Path,
                         help="tokenizer.json or checkpoint folder (default: NAME.tokenizer.json beside the model)")
     parser.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="input format (default: by extension)")
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="auto",
                         help="output format (default: by extension of --output, else csv)")
-    parser.add_argument("--text-column", default="text", help="CSV column / JSON field with the text (default: text)")
+    parser.add_argument("--text-column", default="text",
+                        help="CSV or Parquet column / JSON field with the text (default: text)")
     parser.add_argument("--skip-bad", action="store_true", help="report malformed lines and skip them instead of stopping")
     parser.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN,
                         help=f"truncate headlines to this many tokens (default {DEFAULT_MAX_LEN})")
@@ -468,10 +557,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read, tokenize, run and write one after the other in one thread, one core "
                              "(to measure what the workers gain)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ray = parser.add_argument_group("Ray engine (pip install -r requirements-ray.txt; docs/ray.md)")
+    ray.add_argument("--engine", choices=ENGINES, default="local",
+                     help="local: worker processes on this machine; ray: actors on a Ray cluster (default local)")
+    ray.add_argument("--address",
+                     help="the Ray cluster: host:port, auto or ray://host:port (default: $RAY_ADDRESS, as set "
+                          "inside `ray job submit`, else a local Ray started and stopped by this run)")
+    ray.add_argument("--actors", type=int,
+                     help="model actors, each with one onnxruntime session on 1 CPU, or with --device cuda on "
+                          "1 GPU + 1 CPU (default: as many as the cluster's free CPUs, or GPUs, hold)")
+    ray.add_argument("--stall-timeout", type=int, default=DEFAULT_STALL_TIMEOUT,
+                     help="fail the run when no chunk has come back for this many seconds "
+                          f"(default {DEFAULT_STALL_TIMEOUT})")
     return parser
 
 
+def _note_last_padded(predictor: OnnxPredictor) -> None:
+    if predictor.model.pooling == "last_padded":
+        print(f"note: {predictor.name} reads the state after padding (the lesson's exhibit), so its "
+              "answers depend on which headlines share a batch (here: headlines of about the same length); "
+              "use --batch-size 1 for per-headline answers", file=sys.stderr)
+
+
 def classify(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from .ray_engine import classify_ray  # ray is an optional install; the local engine never imports it
+        return classify_ray(args)
     check_paths(args.input, args.output, args.overwrite)
     if args.input.stat().st_size == 0:
         raise BadLineError(f"{args.input} is empty: nothing to classify")
@@ -484,30 +595,23 @@ def classify(args: argparse.Namespace) -> int:
     workers = 1 if args.no_overlap else worker_count(device, args.threads)
     print(predictor.model.describe() + ("" if args.no_overlap or device == "cuda" else
                                         f"; {workers} worker process{'es' if workers > 1 else ''}"), file=sys.stderr)
-    if predictor.model.pooling == "last_padded":
-        print(f"note: {predictor.name} reads the state after padding (the lesson's exhibit), so its "
-              "answers depend on which headlines share a batch (here: headlines of about the same length); "
-              "use --batch-size 1 for per-headline answers", file=sys.stderr)
+    _note_last_padded(predictor)
     fmt = input_format(args.input, args.format)
     out_fmt = output_format(args.output, args.output_format)
 
-    if args.output is not None:
-        stream, tmp = open_temp_output(args.output)
-    elif args.stream:
-        stream, tmp = sys.stdout, None
-    else:  # results wait on disk (bounded memory) until the run is known to have finished
-        stream, tmp = tempfile.TemporaryFile("w+", encoding="utf-8", newline=""), None
+    destination = Destination(args.output, args.stream)
     stats = ReadStats()
+    bad_rows = BadRows(args.skip_bad, lambda message: tqdm.write(message, file=sys.stderr))
     started = time.perf_counter()
     done = 0
     ok = False
     bar = tqdm(total=args.input.stat().st_size, unit="B", unit_scale=True, disable=args.no_progress,
                file=sys.stderr)
-    chunks = read_chunks(args.input, fmt, args.text_column, chunk_size, args.skip_bad, stats,
-                         lambda message: tqdm.write(message, file=sys.stderr))
+    chunks = read_chunks(args.input, fmt, args.text_column, chunk_size,
+                         lambda lineno, error: bad_rows(args.input, lineno, error), stats)
     pool = None
     try:
-        writer = Writer(stream, out_fmt, predictor.class_names)
+        writer = Writer(destination.file, out_fmt, predictor.class_names)
         position = 0
 
         def write(chunk: Chunk, probs: np.ndarray) -> None:
@@ -538,48 +642,54 @@ def classify(args: argparse.Namespace) -> int:
                 chunk, result = pending.popleft()
                 write(chunk, result.result())
         bar.close()
-        if stats.rows == 0:
-            raise BadLineError(f"{args.input} has no rows: nothing to classify"
-                               + (" (a CSV header alone)" if fmt == "csv" else ""))
-        if done == 0:
-            raise BadLineError(f"{args.input}: no valid row among {stats.rows:,}; nothing was classified")
+        check_classified(args.input, stats.rows, done, fmt == "csv")
         ok = True
     finally:
         if pool is not None:
             pool.close()
         bar.close()
         chunks.close()
-        if args.output is not None:
-            stream.close()
-            if ok:
-                os.replace(tmp, args.output)
-            else:
-                tmp.unlink(missing_ok=True)
-        elif stream is not sys.stdout:
-            if ok:
-                stream.seek(0)
-                shutil.copyfileobj(stream, sys.stdout)
-                sys.stdout.flush()
-            stream.close()
-    seconds = time.perf_counter() - started
-    where = args.output if args.output is not None else "stdout"
-    print(f"classified {done} headlines in {seconds:.2f} s ({done / max(seconds, 1e-9):,.0f}/s) on "
-          f"{predictor.provider}{f', skipped {stats.skipped} bad lines' if stats.skipped else ''} -> {where}",
-          file=sys.stderr)
+        if ok:
+            destination.commit()
+        else:
+            destination.discard()
+    report_done(done, time.perf_counter() - started, predictor.provider, bad_rows.skipped,
+                args.output if args.output is not None else "stdout")
     return 0
+
+
+def report_done(done: int, seconds: float, provider: str, skipped: int, where) -> None:
+    print(f"classified {done} headlines in {seconds:.2f} s ({done / max(seconds, 1e-9):,.0f}/s) on "
+          f"{provider}{f', skipped {skipped} bad lines' if skipped else ''} -> {where}", file=sys.stderr)
 
 
 def _terminated(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for name in ("batch_size", "chunk_size", "threads"):
+_RAY_ONLY = ("address", "actors")
+_LOCAL_ONLY = ("stream", "no_overlap", "threads")
+
+
+def _usage_error(args: argparse.Namespace) -> str | None:
+    for name in ("batch_size", "chunk_size", "threads", "actors", "stall_timeout"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
-            return 2
+            return f"--{name.replace('_', '-')} must be >= 1"
+    wrong = [name for name in (_LOCAL_ONLY if args.engine == "ray" else _RAY_ONLY) if getattr(args, name)]
+    if wrong:
+        return (", ".join(f"--{name.replace('_', '-')}" for name in wrong)
+                + (" belong to the local engine (the Ray engine sizes its actors with --actors)"
+                   if args.engine == "ray" else " belong to --engine ray"))
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    problem = _usage_error(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     unwritten = (f"{args.output} was not written" if args.output is not None else
                  "the results printed so far are incomplete" if args.stream else "nothing was printed")
     # a terminated run cleans up like an interrupted one: temporary output removed, workers stopped
@@ -595,6 +705,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenProcessPool as exc:
         print(f"error: a worker process died ({exc}): {unwritten}", file=sys.stderr)
+        return 1
+    except RunError as exc:
+        print(f"error: {exc}: {unwritten}", file=sys.stderr)
         return 1
     except (OutputPathError, ProviderUnavailableError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
