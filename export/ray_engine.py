@@ -6,7 +6,7 @@ data-safety rules, with the chunks classified by actors on every node (and GPU) 
         --input news.csv --output topics.csv
 
     driver      expands the input into shards, refuses unsafe outputs, checks the model once
-    read tasks  on the driver's node, no CPU asked, one per shard: export.classify.read_chunks,
+    read tasks  on the driver's node, no CPU asked, one per shard: export.batch_io.read_chunks,
                 one dataset row per chunk {shard, lines, texts, the bad rows met on the way}
     actors      one onnxruntime session each (1 CPU, or 1 GPU + 1 CPU): tokenize, classify and
                 format a chunk exactly as a local worker process does -> {shard, out, bad rows}
@@ -52,9 +52,9 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 from tqdm import tqdm
 
-from .classify import (DEFAULT_BATCH, BadLineError, BadRows, Destination, OutputPathError, ReadStats, RunError,
-                       Writer, _note_last_padded, _terminated, check_classified, check_paths, input_format,
-                       output_format, read_chunks, report_done)
+from .batch_io import (DEFAULT_BATCH, BadLineError, BadRows, Destination, OutputPathError, ReadStats, RunError,
+                       Writer, check_classified, check_paths, input_format, note_last_padded, output_format,
+                       read_chunks, report_done, terminated)
 from .runtime import OnnxPredictor, ProviderUnavailableError
 from .workers import classify_texts
 
@@ -308,7 +308,7 @@ def ray_session(address: str | None) -> Iterator[None]:
     else:
         ray.init(include_dashboard=False, **quiet)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)  # ray.init installs its own, which exits without cleaning up
+        signal.signal(signal.SIGTERM, terminated)  # ray.init installs its own, which exits without cleaning up
     try:
         yield
     finally:
@@ -403,7 +403,7 @@ def classify_ray(args: argparse.Namespace) -> int:
         check_readable(shard, fmt, args.text_column)
     # the model is checked once here (tokenizer, metadata) on the CPU; the actors load their own copies
     predictor = OnnxPredictor(args.model, args.tokenizer, device="cpu", max_len=args.max_len, threads=1)
-    _note_last_padded(predictor)
+    note_last_padded(predictor)
     model, tokenizer = Path(args.model).read_bytes(), Path(predictor.tokenizer_path).read_bytes()
     predictor.model.close()
 
