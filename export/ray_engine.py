@@ -32,6 +32,7 @@ import io
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -271,23 +272,28 @@ class ShardOutputs:
                 self.new_folder.rmdir()
 
 
-_OWN_ERRORS = (BadLineError, OutputPathError, ProviderUnavailableError)
+_OWN_ERRORS = {error.__name__: error for error in (BadLineError, OutputPathError, ProviderUnavailableError)}
+# how Ray writes such an error into the message of an error it raises instead (e.g. ActorDiedError)
+_OWN_ERROR_LINE = re.compile(rf"^export\.\w+\.({'|'.join(_OWN_ERRORS)}): (.+)$", re.MULTILINE)
 
 
 def _cause(exc: BaseException) -> BaseException:
     """The error of ours that a read task or an actor raised, out of Ray's wrappers (else `exc`)."""
     seen: set[int] = set()
     todo: list[object] = [exc]
+    text = []
     while todo:
         current = todo.pop(0)
         if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, _OWN_ERRORS) and not isinstance(current, ray.exceptions.RayError):
+        if isinstance(current, tuple(_OWN_ERRORS.values())) and not isinstance(current, ray.exceptions.RayError):
             return current
+        text.append(str(current))
         # ray.exceptions.RayTaskError keeps the original exception in .cause
         todo += [getattr(current, "cause", None), current.__cause__, current.__context__]
-    return exc
+    found = [match for part in text for match in _OWN_ERROR_LINE.finditer(part)]
+    return _OWN_ERRORS[found[-1][1]](found[-1][2]) if found else exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -304,9 +310,15 @@ def ray_session(address: str | None) -> Iterator[None]:
         return
     quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(include_dashboard=False, **quiet)
+        try:
+            ray.init(address=address, **quiet)
+        except ConnectionError as exc:
+            raise ValueError(
+                f"cannot join the Ray cluster at {address or os.environ['RAY_ADDRESS']} ({exc}); where the cluster "
+                "uses token authentication (what `ray start` sets up) set RAY_AUTH_MODE=token, with the token in "
+                "~/.ray/auth_token or $RAY_AUTH_TOKEN (Ray sends it only when asked to)") from None
+    else:  # "local": a new Ray even where `ray start` left one running (plain ray.init() would join it)
+        ray.init(address="local", include_dashboard=False, **quiet)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, terminated)  # ray.init installs its own, which exits without cleaning up
     try:
@@ -359,6 +371,16 @@ class Tally:
     rows: int = 0      # rows seen, valid or not
     done: int = 0      # rows classified
     chunks: Counter = field(default_factory=Counter)  # chunks per actor's node and provider
+    first: tuple[float, int] | None = None  # (perf_counter, rows done) when the first chunk came back
+    last: float = 0.0                       # perf_counter when the last one did
+
+    def after_start(self, started: float) -> str:
+        """When the first results came, and the rate from then on (the start cost left out)."""
+        if self.first is None:
+            return "no results"
+        at, rows = self.first
+        rate = (self.done - rows) / max(self.last - at, 1e-9)
+        return f"first results after {at - started:.1f} s, then {rate:,.0f} rows/s"
 
 
 def collect(dataset: ray.data.Dataset, shards: list[Path], outputs: ShardOutputs, bad_rows: BadRows,
@@ -380,6 +402,9 @@ def collect(dataset: ray.data.Dataset, shards: list[Path], outputs: ShardOutputs
                 tally.rows += row["rows"] + len(row["bad_lines"])
                 tally.done += row["rows"]
                 tally.chunks[row["where"]] += 1
+                tally.last = time.perf_counter()
+                if tally.first is None:
+                    tally.first = (tally.last, tally.done)
                 bar.update(row["rows"])
     except (BadLineError, RunError, KeyboardInterrupt):
         raise
@@ -432,6 +457,6 @@ def classify_ray(args: argparse.Namespace) -> int:
         if not ok:
             outputs.discard()
     spread = ", ".join(f"{count} chunks on node {where}" for where, count in sorted(tally.chunks.items()))
-    report_done(tally.done, time.perf_counter() - started, f"{actors} Ray actors ({spread})", bad_rows.skipped,
-                args.output if args.output is not None else "stdout")
+    report_done(tally.done, time.perf_counter() - started, f"{actors} Ray actors ({spread}; "
+                f"{tally.after_start(started)})", bad_rows.skipped, args.output if args.output is not None else "stdout")
     return 0

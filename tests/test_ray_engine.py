@@ -264,6 +264,26 @@ def test_more_actors_than_the_cluster_holds_is_an_error_not_a_hang(cluster, pack
     assert time.monotonic() - started < 60
 
 
+def test_cuda_actors_ask_for_gpus_and_fail_clearly_where_cuda_cannot_run(cluster, packed, tmp_path, capsys):
+    """A node that declares a GPU (there is none here): the actor goes there, and its session,
+    which cannot reach CUDA, stops the run with onnxruntime's reason instead of a Ray traceback."""
+    _, model = packed
+    src = write_jsonl(tmp_path / "in.jsonl", ["stocks fall"])
+    node = cluster.add_node(**{**NODE_ARGS, "num_gpus": 1})
+    try:
+        cluster.wait_for_nodes(timeout=60)
+        code = run(model, "--input", src, "--output", tmp_path / "out.csv", "--device", "cuda", cluster=cluster)
+        err = capsys.readouterr().err
+        assert "3 nodes, 1 actor on CUDA" in err, err
+        if code == 0:  # a machine where CUDA works after all
+            assert "CUDAExecutionProvider" in err.splitlines()[-1]
+        else:
+            assert code == 2 and err.splitlines()[-1].startswith("error: device='cuda' requested but"), err
+            assert not (tmp_path / "out.csv").exists()
+    finally:
+        cluster.remove_node(node)
+
+
 def test_plan_actors_fits_the_free_resources():
     node = {"CPU": 2.0, "memory": 1e9}
     assert plan_actors("cpu", None, [node, node], {"CPU": 4.0}) == 4
@@ -319,6 +339,7 @@ def _when_written(proc: subprocess.Popen, out: Path, size: int = 100_000, timeou
 
 def _every_row_once_or_nothing(proc: subprocess.Popen, out: Path, reference: bytes) -> str:
     _, err = proc.communicate(timeout=180)
+    print(f"exit {proc.returncode}: {err.strip().splitlines()[-1]}")  # which of the two outcomes (pytest -rA)
     if proc.returncode == 0:
         assert out.read_bytes() == reference, "completed: every row exactly once, in order"
     else:  # the other allowed outcome: a clear error and nothing written
