@@ -12,12 +12,14 @@ Rows of the table, per model:
   ray, one file                --engine ray: a local Ray started and stopped by the run
   ray, 16 shards               the same rows as a folder of 16 files of 7,600 (a result file each)
   ray, running cluster         --engine ray --address of a Ray started once before
-                               (`ray start --head --block`, stopped afterwards by its process id)
+                               (`ray start --head --block` before these runs, stopped after them)
 
 Fixed start cost: the same command on a one-row input (Python start, imports, Ray start, actors,
-Ray stop). Memory: peak PSS and summed RSS of the command and every process it starts (for Ray:
-GCS, raylet, workers, actors), sampled every 100 ms (bench_classify.run_cli); for the running
-cluster, only the driver's, since the cluster's processes are not its children. Checks: every
+Ray stop). Rows/s once running: the Ray engine's own rate after its first results came back (its
+last line), the local engine's own rate (reading to the end; its workers start in ~0.2 s).
+Memory: peak PSS and summed RSS of the command and every process it starts (for Ray: GCS,
+raylet, workers, actors), sampled every 100 ms (bench_classify.run_cli); for the running cluster
+only the driver's, since the cluster's processes are not its children. Checks: every
 result file byte for byte equal to the local engine's.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,13 +51,17 @@ VARIANTS = ("local", "ray, one file", "ray, 16 shards", "ray, running cluster")
 def start_cluster(cpus: int, port: int) -> subprocess.Popen:
     """`ray start --head --block`: a Ray that outlives single runs; stopped by terminating this process."""
     ray_cli = Path(sys.executable).with_name("ray")
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stop the process
     proc = subprocess.Popen([str(ray_cli), "start", "--head", "--block", f"--port={port}", f"--num-cpus={cpus}",
                              "--include-dashboard=false", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True,
+                            # on SIGTERM it drains for up to 30 s by default; nothing is left to drain here
+                            env={**os.environ, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "2"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"ray start failed:\n{proc.stderr.read()}")
+            log.seek(0)
+            raise RuntimeError(f"ray start failed:\n{log.read()}")
         probe = subprocess.run([str(ray_cli), "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True)
         if probe.returncode == 0 and "CPU" in probe.stdout:
             return proc
@@ -90,27 +97,21 @@ def main(argv: list[str] | None = None) -> int:
     # `ray start` protects its cluster with a token (~/.ray/auth_token); a driver given an explicit
     # --address sends it only when asked to
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    port = free_port()
-    cluster = start_cluster(args.cpus, port)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench_ray.") as tmp_name:
-            tmp = Path(tmp_name)
-            src = tmp / "headlines.jsonl"
-            rows = build_input(args.data, src, args.repeat)
-            results["rows"] = rows
-            shards = tmp / "shards"
-            shards.mkdir()
-            build_input(args.data, shards / "part-00.jsonl", 1)
-            for k in range(1, args.repeat):
-                shutil.copyfile(shards / "part-00.jsonl", shards / f"part-{k:02d}.jsonl")
-            one = tmp / "one.jsonl"
-            one.write_text(src.open(encoding="utf-8").readline(), encoding="utf-8")
-            for name in args.models.split(","):
-                model = export_checkpoint(load_checkpoint(ROOT / "checkpoints" / name), tmp / f"{name}.onnx").path
-                results["models"][name] = bench_model(model, src, shards, one, tmp, rows, args, port)
-    finally:
-        cluster.terminate()  # --block: ray start stops every process of this cluster on SIGTERM
-        cluster.wait(timeout=60)
+    with tempfile.TemporaryDirectory(prefix="bench_ray.") as tmp_name:
+        tmp = Path(tmp_name)
+        src = tmp / "headlines.jsonl"
+        rows = build_input(args.data, src, args.repeat)
+        results["rows"] = rows
+        shards = tmp / "shards"
+        shards.mkdir()
+        build_input(args.data, shards / "part-00.jsonl", 1)
+        for k in range(1, args.repeat):
+            shutil.copyfile(shards / "part-00.jsonl", shards / f"part-{k:02d}.jsonl")
+        one = tmp / "one.jsonl"
+        one.write_text(src.open(encoding="utf-8").readline(), encoding="utf-8")
+        for name in args.models.split(","):
+            model = export_checkpoint(load_checkpoint(ROOT / "checkpoints" / name), tmp / f"{name}.onnx").path
+            results["models"][name] = bench_model(model, src, shards, one, tmp, rows, args)
     results["load_end"] = load()
     print_table(results)
     if args.json:
@@ -119,24 +120,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def bench_model(model: Path, src: Path, shards: Path, one: Path, tmp: Path, rows: int, args, port: int) -> dict:
+def bench_model(model: Path, src: Path, shards: Path, one: Path, tmp: Path, rows: int, args) -> dict:
     name = model.stem
     common = ["--model", str(model), "--device", "cpu", "--no-progress"]
     ray = ["--engine", "ray", "--actors", str(args.cpus)]
+    port = free_port()
     engines = {"local": ["--threads", str(args.cpus)], "ray, one file": ray, "ray, 16 shards": ray,
                "ray, running cluster": [*ray, "--address", f"127.0.0.1:{port}"]}
-    local_out, local_shard = tmp / "local.csv", tmp / "local-shard.csv"
+    local_out, local_shard = tmp / f"{name}.local.csv", tmp / f"{name}.local-shard.csv"
     run_cli([*common, "--input", str(src), "--output", str(local_out)])  # the reference bytes (and a warm-up)
     run_cli([*common, "--input", str(shards / "part-00.jsonl"), "--output", str(local_shard)])
     reference, shard_reference = local_out.read_bytes(), local_shard.read_bytes()
-    row: dict = {variant: {"seconds": [], "pss_mb": [], "rss_mb": [], "fixed_s": [], "identical": True}
+    row: dict = {variant: {"seconds": [], "pss_mb": [], "rss_mb": [], "fixed_s": [], "running": [], "identical": True}
                  for variant in VARIANTS}
     for run in range(args.runs):
         for variant in VARIANTS:
             extra = engines[variant]
             source = shards if variant == "ray, 16 shards" else src
             out = tmp / ("out" if variant == "ray, 16 shards" else "out.csv")
-            seconds, pss, rss, err = run_cli([*common, *extra, "--input", str(source), "--output", str(out)])
+            # the running cluster runs only for its own rows, so that its idle processes weigh on no other
+            cluster = start_cluster(args.cpus, port) if variant == "ray, running cluster" else None
+            try:
+                seconds, pss, rss, err = run_cli([*common, *extra, "--input", str(source), "--output", str(out)])
+                # the fixed cost of a folder input is that of the same engine on one file
+                fixed = row["ray, one file"]["fixed_s"][-1] if variant == "ray, 16 shards" else \
+                    run_cli([*common, *extra, "--input", str(one)])[0]
+            finally:
+                if cluster is not None:
+                    cluster.terminate()  # --block: ray start stops every process of its cluster on SIGTERM
+                    cluster.wait(timeout=60)
             if variant == "ray, 16 shards":
                 files = sorted(out.iterdir())
                 same = len(files) == args.repeat and all(f.read_bytes() == shard_reference for f in files)
@@ -144,19 +156,25 @@ def bench_model(model: Path, src: Path, shards: Path, one: Path, tmp: Path, rows
             else:
                 same = out.read_bytes() == reference
                 out.unlink()
-            # the fixed cost of a folder input is that of the same engine on one file
-            fixed = row["ray, one file"]["fixed_s"][-1] if variant == "ray, 16 shards" else \
-                run_cli([*common, *extra, "--input", str(one)])[0]
             r = row[variant]
             r["seconds"].append(seconds)
             r["pss_mb"].append(pss)
             r["rss_mb"].append(rss)
             r["fixed_s"].append(fixed)
+            r["running"].append(running_rate(err))
             r["identical"] = r["identical"] and same
             print(f"{name} run {run + 1}: {variant}: {seconds:.2f} s ({rows / seconds:,.0f} rows/s), "
                   f"fixed {fixed:.2f} s, peak PSS {pss:.0f} MB (RSS {rss:.0f} MB), identical to local: {same}, "
                   f"load {load()}\n    {err.strip().splitlines()[-1]}", flush=True)
     return row
+
+
+def running_rate(stderr: str) -> float:
+    """The rate once the run is going, from its last line: the Ray engine's rate after its first
+    results; the local engine's own rate (its workers start in ~0.2 s)."""
+    last = stderr.strip().splitlines()[-1]
+    match = re.search(r"then ([\d,]+) rows/s", last) or re.search(r"\(([\d,]+)/s\)", last)
+    return float(match[1].replace(",", ""))
 
 
 def print_table(results: dict) -> None:
@@ -170,15 +188,14 @@ def print_table(results: dict) -> None:
     print(f"\n{n:,} headlines (test.csv x {n // 7600}) as JSON lines, {results['cpus']} CPUs "
           f"(local --threads, Ray actors), {results['runs']} runs, {results['date']}, load average "
           f"{results['load_start']} at start, {results['load_end']} at end; {results['machine']}")
-    print("| model | engine | end to end | rows/s | fixed start cost (1 row) | rows/s after the start "
+    print("| model | engine | end to end | rows/s end to end | fixed start cost (1 row) | rows/s once running "
           "| peak PSS (RSS summed) | same bytes as local |")
     print("|---|---|---:|---:|---:|---:|---:|:-:|")
     for name, row in results["models"].items():
         for variant, r in row.items():
-            steady = [n / max(s - f, 1e-9) for s, f in zip(r["seconds"], r["fixed_s"])]
             print(f"| `{name}` | {variant} | {span(r['seconds'], '{:.2f}')} s | "
                   f"{span([n / s for s in r['seconds']], '{:,.0f}')} | {span(r['fixed_s'], '{:.2f}')} s | "
-                  f"{span(steady, '{:,.0f}')} | {span(r['pss_mb'], '{:.0f}')} MB ({span(r['rss_mb'], '{:.0f}')} MB)"
+                  f"{span(r['running'], '{:,.0f}')} | {span(r['pss_mb'], '{:.0f}')} MB ({span(r['rss_mb'], '{:.0f}')} MB)"
                   f"{' (driver only)' if variant == 'ray, running cluster' else ''} | "
                   f"{'yes' if r['identical'] else 'NO'} |")
 

@@ -379,8 +379,10 @@ class Tally:
         if self.first is None:
             return "no results"
         at, rows = self.first
-        rate = (self.done - rows) / max(self.last - at, 1e-9)
-        return f"first results after {at - started:.1f} s, then {rate:,.0f} rows/s"
+        text = f"first results after {at - started:.1f} s"
+        if self.last > at:
+            text += f", then {(self.done - rows) / (self.last - at):,.0f} rows/s"
+        return text
 
 
 def collect(dataset: ray.data.Dataset, shards: list[Path], outputs: ShardOutputs, bad_rows: BadRows,
