@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="local engine --threads; Ray actors and CPUs of the running cluster (default 2)")
     parser.add_argument("--runs", type=int, default=3, help="runs of every variant (default 3)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--read-only", action="store_true",
+                        help="only time a read task alone (what bounds the actors one driver node can feed)")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"error: {args.data} not found (AG News test.csv; pass --data)", file=sys.stderr)
@@ -109,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(shards / "part-00.jsonl", shards / f"part-{k:02d}.jsonl")
         one = tmp / "one.jsonl"
         one.write_text(src.open(encoding="utf-8").readline(), encoding="utf-8")
+        results["read_task_rows_per_s"] = time_read_task(src, args.runs)
+        print(f"read task alone (one core, JSON lines, chunks of 4,096 as Arrow rows): "
+              f"{', '.join(f'{r:,.0f}' for r in results['read_task_rows_per_s'])} rows/s", flush=True)
+        if args.read_only:
+            return 0
         for name in args.models.split(","):
             model = export_checkpoint(load_checkpoint(ROOT / "checkpoints" / name), tmp / f"{name}.onnx").path
             results["models"][name] = bench_model(model, src, shards, one, tmp, rows, args)
@@ -118,6 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def time_read_task(src: Path, runs: int) -> list[float]:
+    """Rows/s of one Ray read task's work (export.ray_engine._read_shard), in this process."""
+    from export.ray_engine import _read_shard
+    rates = []
+    for _ in range(runs):
+        start, rows = time.perf_counter(), 0
+        for table in _read_shard(0, str(src), "jsonl", "text", 4096):
+            rows += len(table["lines"][0])
+        rates.append(rows / (time.perf_counter() - start))
+    return rates
 
 
 def bench_model(model: Path, src: Path, shards: Path, one: Path, tmp: Path, rows: int, args) -> dict:
@@ -185,6 +204,8 @@ def print_table(results: dict) -> None:
         return fmt.format(low) if len(values) == 1 or fmt.format(low) == fmt.format(high) else \
             f"{fmt.format(low)}–{fmt.format(high)}"
 
+    print(f"\nread task alone: {min(results['read_task_rows_per_s']):,.0f}–{max(results['read_task_rows_per_s']):,.0f} "
+          "rows/s on one core")
     print(f"\n{n:,} headlines (test.csv x {n // 7600}) as JSON lines, {results['cpus']} CPUs "
           f"(local --threads, Ray actors), {results['runs']} runs, {results['date']}, load average "
           f"{results['load_start']} at start, {results['load_end']} at end; {results['machine']}")

@@ -55,7 +55,7 @@ from tqdm import tqdm
 
 from .batch_io import (DEFAULT_BATCH, BadLineError, BadRows, Destination, OutputPathError, ReadStats, RunError,
                        Writer, check_classified, check_paths, input_format, note_last_padded, output_format,
-                       read_chunks, report_done, terminated)
+                       read_chunks, read_rows, report_done, terminated)
 from .runtime import OnnxPredictor, ProviderUnavailableError
 from .workers import classify_texts
 
@@ -119,7 +119,7 @@ def plan_outputs(shards: list[Path], several: bool, output: Path | None, out_fmt
 def check_readable(shard: Path, fmt: str, text_column: str) -> None:
     """Read a shard's first row now, so a missing column or an unreadable header stops the run
     here with the local engine's message rather than inside a read task."""
-    rows = read_chunks(shard, fmt, text_column, 1, lambda lineno, error: None, ReadStats())
+    rows = read_rows(shard, fmt, text_column)
     next(rows, None)
     rows.close()
 
@@ -253,7 +253,7 @@ class ShardOutputs:
         return self.destinations[shard]
 
     def commit(self) -> None:
-        """Every file into place; Ctrl-C and SIGTERM wait until the last one is there."""
+        """Every file into place (Ctrl-C and SIGTERM are ignored meanwhile: no half-committed set)."""
         self.at(len(self.targets) - 1)
         in_main = threading.current_thread() is threading.main_thread()
         held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
