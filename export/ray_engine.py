@@ -309,16 +309,20 @@ def ray_session(address: str | None) -> Iterator[None]:
         yield
         return
     quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
-    if address or os.environ.get("RAY_ADDRESS"):
-        try:
+    try:
+        if address or os.environ.get("RAY_ADDRESS"):
             ray.init(address=address, **quiet)
-        except ConnectionError as exc:
+        else:  # "local": a new Ray even where `ray start` left one running (plain ray.init() would join it)
+            ray.init(address="local", include_dashboard=False, **quiet)
+    except BaseException as exc:
+        if ray.is_initialized():  # half connected: leave nothing for the next run in this process
+            ray.shutdown()
+        if isinstance(exc, ConnectionError):
             raise ValueError(
-                f"cannot join the Ray cluster at {address or os.environ['RAY_ADDRESS']} ({exc}); where the cluster "
-                "uses token authentication (what `ray start` sets up) set RAY_AUTH_MODE=token, with the token in "
-                "~/.ray/auth_token or $RAY_AUTH_TOKEN (Ray sends it only when asked to)") from None
-    else:  # "local": a new Ray even where `ray start` left one running (plain ray.init() would join it)
-        ray.init(address="local", include_dashboard=False, **quiet)
+                f"cannot join the Ray cluster at {address or os.environ.get('RAY_ADDRESS')} ({exc}); where the "
+                "cluster uses token authentication set RAY_AUTH_MODE=token, with the token in ~/.ray/auth_token "
+                "or $RAY_AUTH_TOKEN (Ray sends it to an explicit address only when asked to)") from None
+        raise
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, terminated)  # ray.init installs its own, which exits without cleaning up
     try:

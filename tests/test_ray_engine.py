@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 ray = pytest.importorskip("ray")  # requirements-ray.txt, part of requirements-dev.txt
+psutil = pytest.importorskip("psutil")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -52,11 +53,24 @@ def time_limit():
     signal.signal(signal.SIGALRM, previous)
 
 
+def own_processes(*names: str) -> list:
+    """This test process's descendants (the cluster's raylets and their workers) whose command
+    line names one of `names`: never a process of another run on the machine."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            command = " ".join(process.cmdline())
+        except psutil.Error:  # gone meanwhile
+            continue
+        if any(name in command for name in names):
+            found.append(process)
+    return found
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """Two Ray nodes of one CPU each on this machine (no dashboard, small object stores); every
     Ray process is gone after the module."""
-    psutil = pytest.importorskip("psutil")
     cluster = Cluster(initialize_head=True, head_node_args={
         **NODE_ARGS, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS})
     try:
@@ -64,15 +78,16 @@ def cluster():
         cluster.wait_for_nodes(timeout=60)
         yield cluster
     finally:
+        if ray.is_initialized():  # a failed test may leave this process connected; shutdown() refuses then
+            ray.shutdown()
         cluster.shutdown()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            left = [p for p in psutil.Process().children(recursive=True)
-                    if any(name in " ".join(p.cmdline()) for name in ("raylet", "gcs_server", "ray::", "default_worker"))]
+            left = own_processes("raylet", "gcs_server", "ray::", "default_worker")
             if not left:
                 break
             time.sleep(0.5)
-        assert not left, f"Ray processes outlived the tests: {[p.cmdline()[:2] for p in left]}"
+        assert not left, f"Ray processes outlived the tests: {[p.pid for p in left]}"
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +120,9 @@ def write_csv(path: Path, texts: list[str]) -> Path:
 def run(model: Path, *args, cluster=None) -> int:
     """export.classify in this process; the Ray engine joins `cluster`."""
     extra = ["--engine", "ray", "--address", cluster.address, "--stall-timeout", STALL] if cluster else []
-    return main(["--model", str(model), "--device", "cpu", "--no-progress", *extra, *map(str, args)])
+    code = main(["--model", str(model), "--device", "cpu", "--no-progress", *extra, *map(str, args)])
+    assert not ray.is_initialized(), "the run left this process connected to Ray"
+    return code
 
 
 def nodes_used(stderr: str) -> set[str]:
@@ -360,13 +377,12 @@ def long_input(packed, tmp_path_factory):
 
 
 def test_an_actor_killed_mid_run(cluster, packed, long_input, tmp_path):
-    psutil = pytest.importorskip("psutil")
     _, model = packed
     src, reference = long_input
     out = tmp_path / "out.csv"
     proc = _start(model, src, out, cluster.address)
     _when_written(proc, out)
-    actors = [p for p in psutil.process_iter(["cmdline"]) if "ChunkClassifier" in " ".join(p.info["cmdline"] or [])]
+    actors = own_processes("ChunkClassifier")
     assert actors, "no actor process found"
     actors[0].kill()
     err = _every_row_once_or_nothing(proc, out, reference)
