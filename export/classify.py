@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     ray.add_argument("--engine", choices=ENGINES, default="local",
                      help="local: worker processes on this machine; ray: actors on a Ray cluster (default local)")
     ray.add_argument("--address",
-                     help="the Ray cluster: host:port, auto or ray://host:port (default: $RAY_ADDRESS, as set "
-                          "inside `ray job submit`, else a local Ray started and stopped by this run)")
+                     help="the Ray cluster: host:port, or auto on one of its nodes (default: $RAY_ADDRESS, as "
+                          "set inside `ray job submit`, else a local Ray started and stopped by this run)")
     ray.add_argument("--actors", type=int,
                      help="model actors, each with one onnxruntime session on 1 CPU, or with --device cuda on "
                           "1 GPU + 1 CPU (default: as many as the cluster's free CPUs, or GPUs, hold)")

@@ -335,22 +335,20 @@ def test_the_local_engine_never_imports_ray(packed, tmp_path):
 
 
 # -- lost actors, lost nodes, stopped runs: every row once, or nothing -------------------------------
-def _start(model: Path, src: Path, out: Path, address: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "export.classify", "--engine", "ray", "--address", address,
+def _running(model: Path, src: Path, out: Path, address: str, *extra: str) -> subprocess.Popen:
+    """The CLI on `address`, once its temporary output holds 100 kB: actors up and working."""
+    proc = subprocess.Popen([sys.executable, "-m", "export.classify", "--engine", "ray", "--address", address,
                              "--model", str(model), "--input", str(src), "--output", str(out), "--device", "cpu",
                              "--no-progress", "--chunk-size", "256", "--stall-timeout", STALL, *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _when_written(proc: subprocess.Popen, out: Path, size: int = 100_000, timeout: float = 120) -> None:
-    """Wait until the run's temporary output holds `size` bytes: actors are up and working."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         tmp = list(out.parent.glob(f".{out.name}.*.tmp"))
-        if tmp and tmp[0].stat().st_size >= size:
-            return
+        if tmp and tmp[0].stat().st_size >= 100_000:
+            return proc
         time.sleep(0.02)
+    proc.kill()
     raise AssertionError("the run wrote nothing")
 
 
@@ -368,48 +366,39 @@ def _every_row_once_or_nothing(proc: subprocess.Popen, out: Path, reference: byt
 
 @pytest.fixture(scope="module")
 def long_input(packed, tmp_path_factory):
-    """40,000 headlines (160 chunks of 256) and the local engine's result."""
+    """The model, 40,000 headlines (157 chunks of 256) and the local engine's result."""
     ckpt, model = packed
     root = tmp_path_factory.mktemp("long")
     src = write_jsonl(root / "in.jsonl", headlines(ckpt, 40_000, seed=4))
     assert run(model, "--input", src, "--output", root / "local.csv", "--chunk-size", 256) == 0
-    return src, (root / "local.csv").read_bytes()
+    return model, src, (root / "local.csv").read_bytes()
 
 
-def test_an_actor_killed_mid_run(cluster, packed, long_input, tmp_path):
-    _, model = packed
-    src, reference = long_input
-    out = tmp_path / "out.csv"
-    proc = _start(model, src, out, cluster.address)
-    _when_written(proc, out)
+def test_an_actor_killed_mid_run(cluster, long_input, tmp_path):
+    model, src, reference = long_input
+    proc = _running(model, src, tmp_path / "out.csv", cluster.address)
     actors = own_processes("ChunkClassifier")
     assert actors, "no actor process found"
     actors[0].kill()
-    err = _every_row_once_or_nothing(proc, out, reference)
+    err = _every_row_once_or_nothing(proc, tmp_path / "out.csv", reference)
     assert proc.returncode == 0, f"Ray restarts the actor and retries its chunk: {err}"
 
 
-def test_a_stopped_run_leaves_nothing(cluster, packed, long_input, tmp_path):
-    _, model = packed
-    src, _ = long_input
-    out = tmp_path / "out.csv"
-    proc = _start(model, src, out, cluster.address)
-    _when_written(proc, out)
+def test_a_stopped_run_leaves_nothing(cluster, long_input, tmp_path):
+    model, src, _ = long_input
+    proc = _running(model, src, tmp_path / "out.csv", cluster.address)
     proc.terminate()  # SIGTERM: cleaned up like Ctrl-C
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and f"interrupted: {out} was not written" in err, err
-    assert not out.exists() and not list(tmp_path.glob(".out.csv.*"))
+    assert proc.returncode == 130 and f"interrupted: {tmp_path / 'out.csv'} was not written" in err, err
+    assert not list(tmp_path.iterdir()), "no result and no temporary file"
 
 
-def test_a_worker_node_removed_mid_run(cluster, packed, long_input, tmp_path):
+def test_a_worker_node_removed_mid_run(cluster, long_input, tmp_path):
     """Runs last: the cluster gets a third node, which is then lost with its actor and its results."""
-    _, model = packed
-    src, reference = long_input
+    model, src, reference = long_input
     node = cluster.add_node(**NODE_ARGS)
     cluster.wait_for_nodes(timeout=60)
-    out = tmp_path / "out.csv"
-    proc = _start(model, src, out, cluster.address, "--actors", "3")
-    _when_written(proc, out)
+    proc = _running(model, src, tmp_path / "out.csv", cluster.address, "--actors", "3")
     cluster.remove_node(node, allow_graceful=False)
-    err = _every_row_once_or_nothing(proc, out, reference)
+    err = _every_row_once_or_nothing(proc, tmp_path / "out.csv", reference)
     assert "3 nodes, 3 actors" in err
