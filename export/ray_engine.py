@@ -60,7 +60,7 @@ from .runtime import OnnxPredictor, ProviderUnavailableError
 from .workers import classify_texts
 
 SHARD_SUFFIXES = (".txt", ".csv", ".jsonl", ".json", ".ndjson", ".parquet")  # what a folder's listing keeps
-READ_CONCURRENCY = 2     # shards read at once (reading is ~50x cheaper than the model per row)
+READ_CONCURRENCY = 2     # shards read at once (a read task feeds many actors: docs/ray.md)
 
 
 # -- inputs and outputs -----------------------------------------------------------------------

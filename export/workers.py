@@ -11,11 +11,9 @@ position, so a chunk's results come out in its input order.
 Why processes on the CPU: the fast tokenizer is Python (C-level `str` calls, but it holds the
 GIL), and so are the reading and writing around it; onnxruntime is not. With threads, a worker
 whose onnxruntime call has finished waits for the GIL while another thread tokenizes, and a core
-idles (bench/bench_classify.py, 121,600 rows, lesson-lstm-packed, 2-core VM: 3.18 s end to end
-with threads, 2.34 s with processes). Each process runs one single-threaded session on batches
-of 64: faster than batches of 256 on a 2-thread session (bench/classify_parts.py: 1.47-1.56 s
-against 2.33-2.66 s of model time), as the kernel's per-step buffers stay in the core's cache
-and no step waits for pool threads.
+idles. Each process runs one single-threaded session on small batches (64 by default), which
+beat bigger batches on a multi-threaded session: the kernel's per-step buffers stay in the
+core's cache and no step waits for pool threads. The measurements: docs/export.md.
 
 Why a thread on CUDA: one GPU session takes big batches; a thread lets the reading and writing
 overlap with it, and a CUDA context must not be forked.
@@ -111,8 +109,8 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def start_early() -> None:
-    """Start the forkserver now (it imports numpy, onnxruntime and this module, ~0.25 s of its
-    own), so that it is ready when the workers are needed; a no-op without a forkserver."""
+    """Start the forkserver now (it imports numpy, onnxruntime and this module), so that it is
+    ready when the workers are needed; a no-op without a forkserver."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         _context()
         from multiprocessing import forkserver
