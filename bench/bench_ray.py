@@ -78,6 +78,7 @@ def free_port() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # every Ray here on 127.0.0.1 (inherited)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AG News test.csv (default: ../shared/data)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"checkpoints (default {','.join(MODELS)})")

@@ -113,8 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Off: Ray takes 127.0.0.1 as this node's address (on by default on Linux: the network address).
+LOOPBACK_RAY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def classify(args: argparse.Namespace) -> int:
     if args.engine == "ray":
+        if not (args.address or os.environ.get("RAY_ADDRESS")):
+            # The Ray this run starts keeps its traffic on the loopback interface, not the machine's
+            # network address (Ray reads this setting when it is imported).
+            os.environ.setdefault(LOOPBACK_RAY, "0")
         from .ray_engine import classify_ray  # ray is an optional install; the local engine never imports it
         return classify_ray(args)
     check_paths(args.input, args.output, args.overwrite)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+# Every Ray process of these tests talks over 127.0.0.1 (read when ray is imported; inherited by the nodes).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray")  # requirements-ray.txt, part of requirements-dev.txt
 psutil = pytest.importorskip("psutil")
 
