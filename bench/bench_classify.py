@@ -20,9 +20,9 @@ in a temporary folder that is deleted afterwards. Rows of the table, per model:
                        also with --no-overlap (one thread, one core) to show what the workers gain
 
 Checks: every row of the CLI's output is in input order and its label equals the PyTorch
-model's argmax for that row. Goals (issue 10): end to end >= 40,000 rows/s for
+model's argmax for that row. Goals: end to end >= 40,000 rows/s for
 lesson-lstm-packed and >= 12,000 rows/s for bilstm, >= 2x / >= 3x the naive PyTorch loop.
-Memory (issue 10): <= 400 MB resident for 1.2 M rows (--memory-repeat 160), every model, judged
+Memory goal: <= 400 MB resident for 1.2 M rows (--memory-repeat 160), every model, judged
 on the peak PSS of export.classify and its worker processes together (see run_cli).
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def build_input(data: Path, out: Path, repeat: int) -> int:
 
 
 def python_encode(vocab: Vocab, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The pre-issue-10 tokenizer path: Vocab.encode per headline, padded row by row."""
+    """The per-text tokenizer path (before the whole-batch encoder): Vocab.encode per headline, padded row by row."""
     ids = [vocab.encode(t)[:MAX_LEN] or [UNK_ID] for t in texts]
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
     tokens = np.full((len(ids), int(lengths.max())), PAD_ID, dtype=np.int64)

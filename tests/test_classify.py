@@ -1,5 +1,5 @@
 """Batch classification CLI: formats, malformed lines with line numbers, --skip-bad, outputs,
-length-sorted streaming in input order, and the data-safety cases of issue 9 (item 4)."""
+length-sorted streaming in input order, and the data-safety cases (the batch CLI never loses or half-reads data)."""
 from __future__ import annotations
 
 import csv
@@ -136,7 +136,7 @@ def test_module_entry_point(model_path, tmp_path):
     assert "100%" in proc.stderr  # the tqdm progress bar (bytes of input) ran to the end
 
 
-# -- issue 10: length-sorted streaming chunks, results in input order ----------------------
+# -- length-sorted streaming chunks, results in input order ----------------------
 @pytest.fixture(scope="module")
 def shipped_model(tmp_path_factory):
     """A shipped checkpoint, exported: real vocabulary, real lengths."""
@@ -226,7 +226,7 @@ def test_csv_writer_quotes_class_names_that_need_it():
     assert rows[1][3:] == ["0.700000", "0.200000", "0.100000"]
 
 
-# -- issue 9, item 4: the batch CLI never loses or half-reads data ------------------------
+# -- the batch CLI never loses or half-reads data ------------------------
 def _run(model_path, *args: str) -> int:
     return main(["--model", str(model_path), "--device", "cpu", "--no-progress", *map(str, args)])
 

@@ -101,7 +101,7 @@ def test_cli_reports_bad_inputs(tmp_path, capsys):
 
 
 def test_load_projection_is_none_without_files_and_names_a_damaged_file(tmp_path):
-    # (issue 9: a damaged projection used to be ignored or crash start-up; now it names the file)
+    # (a damaged projection used to be ignored or crash start-up; now it names the file)
     assert P.load_projection(tmp_path) is None
     (tmp_path / P.PROJECTION_META).write_text("{not json")
     (tmp_path / P.PROJECTION_WEIGHTS).write_bytes(b"garbage")

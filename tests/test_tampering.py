@@ -1,4 +1,4 @@
-"""Tampered checkpoints (issue 9): each damaged file leaves only its model out, with a message naming
+"""Tampered checkpoints: each damaged file leaves only its model out, with a message naming
 the file and the problem, while the other models serve. Runs in-process on copies of the shipped
 checkpoints in tmp_path (the shipped folders are never touched)."""
 from __future__ import annotations
