@@ -13,7 +13,7 @@ JSON lines in a temporary folder), but in one process, so each part is timed alo
                  one single-threaded session per thread (--threads threads), batches of 64 / 256
                  one single-threaded session shared by --threads threads, batches of 64
   write        the CSV of all rows: csv.writer.writerows (what export.classify did before)
-               against export.classify.Writer (one %-format per block)
+               against export.batch_io.Writer (one %-format per block)
 
 The end-to-end numbers, threads against worker processes, are bench_classify.py's.
 """
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench_classify import DEFAULT_DATA, build_input  # noqa: E402
-from export.classify import Writer, read_rows  # noqa: E402
+from export.batch_io import Writer, read_rows  # noqa: E402
 from export.onnx_export import export_checkpoint  # noqa: E402
 from export.runtime import OnnxModel  # noqa: E402
 from export.workers import classify_encoded  # noqa: E402
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         names = one.class_names
         results.append(("write CSV: csv.writer.writerows (before)",
                         timed(lambda: writerows_reference(io.StringIO(), names, lines, texts, probs))))
-        results.append(("write CSV: export.classify.Writer",
+        results.append(("write CSV: export.batch_io.Writer",
                         timed(lambda: Writer(io.StringIO(), "csv", names).write(lines, texts, probs))))
     print(f"{args.model}, {n:,} rows (test.csv x {args.repeat}), {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at the end")

@@ -29,7 +29,6 @@ from .batch_io import (DEFAULT_BATCH, DEFAULT_CHUNK_SIZE, INPUT_FORMATS, OUTPUT_
                        Chunk, Destination, OutputPathError, ReadStats, RunError, Writer, check_classified,
                        check_paths, input_format, note_last_padded, output_format, read_chunks, report_done,
                        terminated)
-from .batch_io import read_rows  # noqa: F401 - also this module's API (bench/classify_parts.py)
 from .runtime import DEFAULT_MAX_LEN, DEVICES, OnnxPredictor, ProviderUnavailableError
 from .workers import ProcessWorkers, ThreadWorker, classify_texts, start_early
 

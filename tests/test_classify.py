@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from export.classify import Writer, main
+from export.batch_io import Writer
+from export.classify import main
 from export.onnx_export import export_checkpoint
 from export.runtime import OnnxPredictor
 from rnn_demo.checkpoint import load_checkpoint, save_checkpoint
