@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from export.web import widget_index  # noqa: E402  (light: no onnx or torch import)
-from page import i18n, lesson_views, settings, tabs  # noqa: E402
+from page import assets, i18n, lesson_views, reader, settings, tabs  # noqa: E402
 from page.handlers import Handlers  # noqa: E402
 from page.registry import Registry  # noqa: E402
 from rnn_demo.catalog import EXAMPLES, MULTI_EXAMPLE, PACKING_EXAMPLE  # noqa: E402
@@ -61,7 +61,6 @@ def new_tab(name: str) -> gr.Tab:
 with gr.Blocks(title="How recurrent networks read headlines") as demo:
     lang_box = gr.Textbox(value=i18n.DEFAULT, visible=False, elem_id="lang-state")  # the page's language
     tab_box = gr.Textbox(value="read", visible=False, elem_id="tab-state")  # the tab on screen (for links)
-    cells_open = gr.Textbox(value="0", visible=False, elem_id="cells-open")  # "1" while the heatmaps are shown
     gr.Markdown(T("app.title"), elem_id="title", elem_classes=["h1"])
     gr.Markdown(T("app.intro"))
     gr.Markdown(T("app.languages"), elem_id="languages")
@@ -98,22 +97,28 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             gr.Markdown(T("view.h_answer"))
             gr.Markdown(T("help.answer"))
             table = gr.Dataframe(label=T("app.all_headlines"), interactive=False, wrap=True, max_height=360,
-                                 elem_id="table", column_widths=["48px", "38%"])
+                                 elem_id="table", column_widths=["48px", "38%"], visible=False)
+            # The Read views are drawn in the browser (page/static/reader_page.js) from one payload per Read
+            gr.Markdown(T("view.h_stepper"))
+            gr.Markdown(T("help.stepper"))
+            gr.HTML(reader.STEPPER_HTML, elem_id="stepper-box", padding=False)
             gr.Markdown(T("view.h_trajectory"))
             gr.Markdown(T("help.trajectory"))
             dims = gr.Radio(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
-            trajectory = gr.Plot(label=T("view.h_trajectory"), show_label=False, elem_id="trajectory")
+            gr.HTML(reader.TRAJECTORY_HTML, elem_id="trajectory", padding=False)
             gr.Markdown(T("view.h_prefix"))
             gr.Markdown(T("help.prefix"))
-            prefix = gr.Plot(label=T("plot.prefix"), show_label=False, elem_id="prefix")
+            gr.HTML(reader.PREFIX_HTML, elem_id="prefix", padding=False)
             gr.Markdown(T("view.h_importance"))
             gr.Markdown(T("help.importance"))
             importance = gr.HTML(elem_id="importance")
             gr.Markdown(T("view.h_cells"))
             gr.Markdown(T("help.cells"))
+            gr.HTML(reader.COLUMN_HTML, elem_id="column", padding=False)
             with gr.Accordion(T("app.cells_show"), open=False, elem_id="cells-section") as cells_section:
                 cells = gr.Dropdown(**H.cell_args(DEFAULT), label=T("app.cells"), elem_id="cells")
-                internals = gr.Plot(label=T("view.h_cells"), show_label=False, elem_id="internals")
+                gr.HTML(reader.CELLS_HTML, elem_id="internals", padding=False)
+            payload = gr.JSON(visible=False, elem_id="reader-payload")  # what the browser draws from
         with new_tab("compare") as tab["compare"]:
             gr.Markdown(T("view.h_compare"))
             gr.Markdown(T("help.compare"))
@@ -165,22 +170,20 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
         raise RuntimeError(f"the page's tabs {list(tab)} differ from page/tabs.py's table {list(tabs.TAB_NAMES)}")
 
     private = dict(api_visibility="private")
-    page_outputs = [answer, table, notes, trajectory, prefix, importance, internals]
-    page_inputs = [text, model, dims, cells, cells_open, lang_box]
+    page_outputs = [answer, table, notes, importance, payload]
+    page_inputs = [text, model, cells, lang_box]
     card_outputs = [model_info, cells, card, confusion, curves]
-    run_btn.click(H.read_headlines, page_inputs, page_outputs, **private).then(
+    draw = dict(fn=None, inputs=[payload], js="(p) => window.rnnReader.draw(p)")  # in the browser only
+    run_btn.click(H.read_headlines, page_inputs, page_outputs, **private).then(**draw).then(
         None, js=settings.static("show_answer.js"))
-    text.submit(H.read_headlines, page_inputs, page_outputs, **private)
-    examples.load_input_event.then(H.read_headlines, page_inputs, page_outputs, **private)  # a click runs it
-    clear_btn.click(lambda: ("", "", None, "", None, None, "", None), None,
-                    [text, answer, table, notes, trajectory, prefix, importance, internals], **private)
-    dims.change(H.redraw_trajectory, [text, model, dims, lang_box], trajectory, **private)
-    cells.input(H.redraw_internals, [text, model, cells, lang_box], internals, **private)
-    cells_section.expand(lambda: "1", None, cells_open, queue=False, **private).then(
-        H.redraw_internals, [text, model, cells, lang_box], internals, **private)
-    cells_section.collapse(lambda: "0", None, cells_open, queue=False, **private)
+    text.submit(H.read_headlines, page_inputs, page_outputs, **private).then(**draw)
+    examples.load_input_event.then(H.read_headlines, page_inputs, page_outputs, **private).then(**draw)
+    clear_btn.click(lambda: ("", "", None, "", "", None), None, [text, *page_outputs], **private).then(**draw)
+    dims.change(None, [dims], js="(d) => { window.rnnReader.call('setDims', d); }")  # no request: redrawn in place
+    cells.input(H.read_headlines, page_inputs, page_outputs, **private).then(**draw)
+    cells_section.expand(None, js="() => { setTimeout(() => window.rnnReader.call('drawCells'), 60); }")
     model.input(H.model_changed, [model, lang_box], card_outputs, **private).then(
-        H.read_headlines, page_inputs, page_outputs, **private)
+        H.read_headlines, page_inputs, page_outputs, **private).then(**draw)
     compare_outputs = [compare_bars, compare_table, compare_paths, compare_notes]
     compare_btn.click(H.compare, [text, lang_box], compare_outputs, **private)
     packing_inputs, packing_outputs = [packing_text, pads, lang_box], [packing_plot, packing_table]
@@ -201,7 +204,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
                    js=settings.static("link.js", tabs=tabs.link_table()))
     demo.load(H.open_page, None, [lang_box, model, dims, tab_bar, tab_box, link_notes, limits_md, widget_md,
                                   problems_md, api_md, examples.dataset, text, packing_text, pads,
-                                  *tab.values(), *card_outputs, *page_outputs[:-1]], **private).then(
+                                  *tab.values(), *card_outputs, *page_outputs], **private).then(**draw).then(
         H.open_tab_view, [tab_box, text, model, lang_box], [*compare_outputs, *order_outputs, *memory_outputs],
         **private).then(
         H.packing, packing_inputs, packing_outputs, **private).then(
@@ -214,7 +217,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
 # Overload policy (page/settings.py, docs/app.md): at most RNN_DEMO_CONCURRENCY requests of one event
 # at a time and RNN_DEMO_QUEUE_SIZE waiting in all; beyond that a request is refused at once.
 demo.queue(default_concurrency_limit=settings.concurrency(), max_size=settings.queue_size())
-LAUNCH_OPTIONS = settings.launch_options(I18N, i18n.head_script())
+LAUNCH_OPTIONS = settings.launch_options(I18N, i18n.head_script() + assets.head(), assets.routes(REGISTRY))
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -193,42 +193,6 @@ def _path_traces(path: dict, color: str, dims: int, showlegend: bool, where: dic
     return traces
 
 
-def trajectory_figure(panels: list[dict], class_names: Sequence[str], dims: int = 2,
-                      title: str | None = None, panel_height: int = 420) -> go.Figure:
-    """Hidden-state paths over a faint reference cloud; one panel per direction, stacked.
-
-    Each panel: {"title", "cloud" (N, 3), "labels" (N,), "paths": [{"name", "coords" (T, 3) in
-    reading order, "tokens" in reading order, optional "readout" (3,)}], optional "axis" labels}.
-    """
-    if dims not in (2, 3):
-        raise ValueError("dims must be 2 or 3")
-    n = len(panels)
-    height = 150 + panel_height * n
-    domains = _rows(n, 120 / height if n > 1 else 0.0)  # room for the axis title above the next panel's title
-    layout = base_layout(height, title or tr("plot.trajectory"), top=60)
-    layout["margin"].update(b=20)
-    layout["legend"].update(yanchor="top", y=-80 / height)  # below the axis title: it wraps on phones
-    data: list[dict] = []
-    for k, (panel, ydom) in enumerate(zip(panels, domains)):
-        axis = panel.get("axis", ("PC1", "PC2", "PC3"))
-        if dims == 3:
-            scene = "scene" if k == 0 else f"scene{k + 1}"
-            layout[scene] = dict(domain=dict(x=[0, 1], y=list(ydom)), aspectmode="cube",
-                                 xaxis=dict(title=dict(text=axis[0])), yaxis=dict(title=dict(text=axis[1])),
-                                 zaxis=dict(title=dict(text=axis[2])))
-            where = {"scene": scene}
-        else:
-            x, y, xa, ya = _axis_names(k)
-            layout[xa] = dict(AXIS, domain=[0, 1], anchor=y, title=dict(text=axis[0]))
-            layout[ya] = dict(AXIS, domain=list(ydom), anchor=x, title=dict(text=axis[1]))
-            where = {"xaxis": x, "yaxis": y}
-        layout["annotations"].append(_subplot_title(esc(panel["title"]), (0, 1), ydom))
-        data += _cloud_traces(panel["cloud"], panel["labels"], class_names, dims, k == 0, where)
-        for i, path in enumerate(panel["paths"]):
-            data += _path_traces(path, PATH_COLORS[i % len(PATH_COLORS)], dims, k == 0, where)
-    return make_figure(data, layout)
-
-
 def small_multiples_figure(panels: list[dict], class_names: Sequence[str], cols: int = 2,
                            cell_height: int = 250) -> go.Figure:
     """2-D trajectories, one small panel per (model, direction), each over its own reference cloud."""
@@ -252,68 +216,6 @@ def small_multiples_figure(panels: list[dict], class_names: Sequence[str], cols:
 
 
 # ---------------------------------------------------------------- per-word views
-
-def _word_axis(words: list[str], **extra) -> dict:
-    x = list(range(1, len(words) + 1))
-    return dict(AXIS, tickmode="array", tickvals=x, ticktext=words, tickangle=-45 if len(x) > 8 else 0, **extra)
-
-
-def prefix_figure(tokens: Sequence[str], probs: np.ndarray, class_names: Sequence[str],
-                  height: int = 360) -> go.Figure:
-    """Class probabilities after each word: what the model answers if the headline ended there."""
-    probs = np.asarray(probs, dtype=float)
-    words = [esc(t) for t in tokens]
-    x = list(range(1, len(words) + 1))
-    after = tr("plot.after_word")
-    data = [dict(type="scatter", x=x, y=as_list(probs[:, c]), mode="lines+markers", name=class_label(name),
-                 line=dict(color=class_color(c), width=2.5), marker=dict(symbol=class_symbol(c)), customdata=words,
-                 hovertemplate=after + " '%{customdata}': %{y:.3f}<extra>" + esc(class_label(name)) + "</extra>")
-            for c, name in enumerate(class_names)]
-    layout = base_layout(height, tr("plot.prefix"), top=70)
-    layout["xaxis"] = _word_axis(words, title=dict(text=tr("plot.words_read")))
-    layout["yaxis"] = dict(AXIS, range=[0, 1.02], title=dict(text=tr("plot.probability")))
-    return make_figure(data, layout)
-
-
-def internals_figure(tokens: Sequence[str], panels: list[tuple[str, np.ndarray, tuple[float, float]]],
-                     panel_height: int = 160, title: str | None = None) -> go.Figure:
-    """Stacked heatmaps (units x words): one per (name, matrix (H, T), (zmin, zmax)), shared word axis."""
-    words = [esc(t) for t in tokens]
-    labels = [f"{i}. {w}" for i, w in enumerate(words, 1)]  # unique categories, even for a repeated word
-    n = len(panels)
-    tick_room = 40 if len(words) > 8 else 20  # word labels under every panel, slanted when many
-    height = 90 + (panel_height + tick_room) * n
-    layout = base_layout(height, title, top=60)
-    layout["margin"].update(r=70)  # room for the colour bars
-    domains = _rows(n, (38 + tick_room) / height)
-    data = []
-    for k, ((name, matrix, (zmin, zmax)), ydom) in enumerate(zip(panels, domains)):
-        matrix = np.asarray(matrix, dtype=float)
-        xs, ys, xa, ya = _axis_names(k)
-        signed = zmin < 0
-        data.append(dict(
-            # z to 2 decimals (a colour cannot show more; hover gives 2), and the word named through the
-            # x category "3. word" instead of a units x words customdata grid: ~40% of the bytes of a Read
-            type="heatmap", z=np.round(matrix, 2).tolist(), x=labels, y=list(range(1, matrix.shape[0] + 1)),
-            zmin=zmin, zmax=zmax, colorscale=SIGNED_SCALE if signed else "Viridis",
-            showscale=True, xaxis=xs, yaxis=ys,
-            colorbar=dict(y=(ydom[0] + ydom[1]) / 2, len=(ydom[1] - ydom[0]) * 1.05, yanchor="middle",
-                          thickness=12, x=1.01, tickvals=[zmin, (zmin + zmax) / 2, zmax],
-                          tickformat=".2~f", tickfont=dict(size=10), outlinewidth=0),
-            hovertemplate=tr("plot.word") + " %{x}, " + tr("plot.unit") + " %{y}<br>" + esc(name) +
-                          " = %{z:.2f}<extra></extra>"))
-        layout[xa] = dict(_word_axis(words, domain=[0, 1], anchor=ys, showgrid=False), type="category",
-                          tickvals=labels)
-        if k:
-            layout[xa]["matches"] = "x"
-        layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs, autorange="reversed", showgrid=False,
-                          title=dict(text=tr("plot.unit"), font=dict(size=11)))
-        layout["annotations"].append(_subplot_title(tr("plot.colour_range", name=esc(name), low=f"{zmin:.3g}",
-                                                       high=f"{zmax:.3g}"), (0, 1), ydom))
-    return make_figure(data, layout)
-
-
-# ---------------------------------------------------------------- comparisons and the model card
 
 def compare_figure(model_names: Sequence[str], probs: np.ndarray, class_names: Sequence[str],
                    height: int = 360) -> go.Figure:

@@ -17,7 +17,7 @@ import gradio as gr
 
 from rnn_demo.catalog import EXAMPLES, default_model, lesson_order
 
-from . import card, figures, i18n, lesson_views, links, views
+from . import card, i18n, lesson_views, links, views
 from .inputs import MAX_CHARS, MAX_HEADLINES, InputError, split_headlines
 from .registry import Registry, UnknownModelError
 from .tabs import BY_NAME, TABS
@@ -49,10 +49,6 @@ def localized(fn):
     return wrapper
 
 
-def _dims(dims) -> int:
-    return 3 if dims == "3-D" else 2
-
-
 class Handlers:
     """The page's event handlers over one registry."""
 
@@ -77,28 +73,11 @@ class Handlers:
     # ---- the Read tab
 
     @localized
-    def read_headlines(self, text: str, model: str, dims: str, cell_choice: str | None, cells_open: str):
-        """Every Read view for the typed headlines (the heatmaps only while their section is open:
-        they are the largest figure of a Read, and below the fold)."""
-        shown = cells_open == "1"
-        r = views.analyze_page(self.reg, text, model, _dims(dims), cell_choice, with_internals=shown)
-        table = gr.Dataframe(value=r.table, visible=r.table is not None)
-        return (r.answer, table, r.notes, r.trajectory, r.prefix, r.importance,
-                r.internals if shown else gr.skip())
-
-    @localized
-    def redraw_trajectory(self, text: str, model: str, dims: str):
-        headlines, _ = split_headlines(text)
-        if not headlines:
-            return figures.message_figure(i18n.tr("note.type_first"))
-        return views.trajectory_view(self.reg, headlines, model, _dims(dims))
-
-    @localized
-    def redraw_internals(self, text: str, model: str, cell_choice: str | None):
-        headlines, _ = split_headlines(text)
-        if not headlines:
-            return figures.message_figure(i18n.tr("note.type_first"))
-        return views.internals_view(self.reg, headlines[0], model, cell_choice)
+    def read_headlines(self, text: str, model: str, cell_choice: str | None):
+        """The Read tab for the typed headlines: answer, table, notes and word chips as HTML, and the
+        numbers of every drawn view (trajectory, stepper, prediction as it reads, cells) for the browser."""
+        r = views.analyze_page(self.reg, text, model, cell_choice)
+        return r.answer, gr.Dataframe(value=r.table, visible=r.table is not None), r.notes, r.importance, r.payload
 
     @localized
     def model_changed(self, model: str):
@@ -142,7 +121,7 @@ class Handlers:
         language. Returns, in this order: language, model, projection, tabs, tab name, link notes,
         limits, widget link, problems, API text, examples, headlines, packing text, pads, one title
         per tab of `TABS`, the model card's outputs (`model_changed`) and the Read views
-        (`read_headlines` without the heatmaps).
+        (`read_headlines`: the browser draws them from its last output).
         """
         params = dict(request.query_params) if request is not None else {}
         headers = dict(request.headers) if request is not None else {}
@@ -162,7 +141,7 @@ class Handlers:
             card_out = self.model_changed.__wrapped__(self, link.model)
             shown = link.text if link.text is not None else EXAMPLES[0]
             cell = self.cell_args(link.model)["value"]
-            read_out = self.read_headlines.__wrapped__(self, shown, link.model, dims, cell, "0")[:-1]  # no heatmaps
+            read_out = self.read_headlines.__wrapped__(self, shown, link.model, cell)
             head = (lang, link.model, dims, gr.Tabs(selected=BY_NAME[link.tab].elem_id), link.tab, notes, limits,
                     *self.static_markdown(), samples, text, packing_text,
                     link.k if link.k is not None else gr.skip())

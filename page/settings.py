@@ -141,13 +141,14 @@ def static(name: str, **values: str) -> str:
     return text
 
 
-def launch_options(i18n, head: str) -> dict:
-    """gr.Blocks.launch() keyword arguments: styles, theme, translations, upload refusal, sessions."""
+def launch_options(i18n, head: str, routes: list | None = None) -> dict:
+    """gr.Blocks.launch() keyword arguments: styles, theme, translations, upload refusal, sessions,
+    and the app's own routes (page/assets.py), served before Gradio's."""
     import gradio as gr
     from starlette.middleware import Middleware
 
     return dict(css=static("page.css"), theme=gr.themes.Soft(), footer_links=["api", "gradio"], i18n=i18n,
-                head=head, max_file_size=0, app_kwargs={"middleware": [Middleware(NoUploads)]},
+                head=head, max_file_size=0, app_kwargs={"middleware": [Middleware(NoUploads)], "routes": list(routes or [])},
                 state_session_capacity=sessions())
 
 

@@ -14,14 +14,13 @@ from rnn_demo import states
 from rnn_demo.catalog import lesson_order
 from rnn_demo.projection import Projection
 
-from . import figures, lesson_views
+from . import figures, lesson_views, reader
 from .fragments import answer_html, importance_html
 from . import i18n
 from .i18n import class_label
 from .inputs import first_headline, not_english, notes_markdown, split_headlines, vocabulary_notes
 from .registry import ModelEntry, Registry
 
-MAX_PATHS = 8  # trajectories drawn in the main plot (one colour each)
 COMPARE_PATHS = 4  # trajectories per small multiple
 
 
@@ -129,48 +128,15 @@ def trajectory_panels(entry: ModelEntry, headlines: list[str], traces: list[stat
     return panels
 
 
-def trajectory_view(reg: Registry, headlines: list[str], model: str, dims: int = 2):
-    entry = reg.get(model)
-    if entry.projection is None:
-        return figures.message_figure(i18n.tr("note.no_trajectory", model=entry.name))
-    shown = headlines[:MAX_PATHS]
-    traces = [reg.trace(model, h) for h in shown]
-    return figures.trajectory_figure(trajectory_panels(entry, shown, traces), entry.ckpt.class_names, dims=dims)
-
-
 def internals_choices(reg: Registry, model: str) -> list[str]:
-    entry = reg.get(model)
-    cfg = entry.ckpt.config
-    return [f"layer {l + 1} {states.DIRECTION_NAMES[d]}" for l in range(cfg.num_layers) for d in range(cfg.num_directions)]
+    """The cell picker's values for a model: 'layer L forward|backward' (none for the bag)."""
+    return reader.cell_choices(reg.get(model))
 
 
 def internals_label(choice: str) -> str:
     """'layer 1 forward' (the value) -> its label in the current language."""
     _, layer, direction = choice.split()
     return i18n.tr("plot.layer", layer=layer, direction=i18n.tr(f"plot.{direction}"))
-
-
-def internals_view(reg: Registry, headline: str, model: str, choice: str | None = None):
-    """Heatmaps (units x words) of hidden state, cell state and gates for one layer/direction."""
-    entry = reg.get(model)
-    if not entry.ckpt.config.is_recurrent:
-        return figures.message_figure(i18n.tr("note.no_cells", model=entry.name))
-    tr = reg.trace(model, headline)
-    choices = internals_choices(reg, model)
-    choice = choice if choice in choices else choices[-1 if entry.ckpt.config.num_directions == 1 else
-                                                        len(choices) - entry.ckpt.config.num_directions]
-    layer_s, direction_s = choice.split()[1], choice.split()[2]
-    cell = tr.cell_trace(int(layer_s) - 1, states.DIRECTION_NAMES.index(direction_s))
-    panels = [(i18n.tr("plot.hidden_state"), cell.hidden.T, (-1.0, 1.0))]
-    if cell.cell is not None:
-        bound = max(1.0, float(np.abs(cell.cell).max()))
-        panels.append((i18n.tr("plot.cell_state"), cell.cell.T, (-bound, bound)))
-    for name, values in cell.gates.items():
-        signed = name in ("cell candidate", "candidate")
-        panels.append((i18n.tr("plot.gate_" + name.replace(" ", "_")), values.T, (-1.0, 1.0) if signed else (0.0, 1.0)))
-    title = i18n.tr("plot.internals", model=entry.name, choice=internals_label(choice)) + \
-        ("" if entry.gated else i18n.tr("plot.no_gates"))
-    return figures.internals_figure(tr.tokens, panels, title=title)
 
 
 def headline_table(entry: ModelEntry, headlines: list[str], probs: np.ndarray) -> pd.DataFrame:
@@ -193,23 +159,17 @@ class PageResult:
     answer: str  # the answer bars (HTML)
     table: pd.DataFrame | None  # every headline's answer; None when there is no headline
     notes: str  # Markdown
-    trajectory: object
-    prefix: object
     importance: str  # the word chips (HTML)
-    internals: object  # None when not asked for
+    payload: dict | None  # the numbers the browser draws the Read views from (page/reader.py); None: nothing
 
 
 def empty_page(message: str) -> PageResult:
-    """No input: a message everywhere, and no table at all (not an empty one with columns "1 2 3")."""
-    fig = figures.message_figure(message)
-    return PageResult(None, "", None, notes_markdown([message]), fig, fig, "", fig)
+    """No input: a message, and no table at all (not an empty one with columns "1 2 3")."""
+    return PageResult(None, "", None, notes_markdown([message]), "", None)
 
 
-def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_choice: str | None = None,
-                 with_internals: bool = True) -> PageResult:
-    """The Read tab: answer and table for all headlines, detailed views for the first one.
-
-    with_internals=False leaves the heatmaps out (None): the page draws them only while shown."""
+def analyze_page(reg: Registry, text: str, model: str, cell_choice: str | None = None) -> PageResult:
+    """The Read tab: answer and table for all headlines, the drawn views' numbers for the first one."""
     entry = reg.get(model)
     headlines, notes = split_headlines(text)
     if not headlines:
@@ -217,23 +177,25 @@ def analyze_page(reg: Registry, text: str, model: str, dims: int = 2, internals_
     probs = entry.predictor.predict_proba(headlines)
     for i, h in enumerate(headlines):  # a non-English headline gets one note in the reader's language
         notes += [i18n.tr("note.not_english", index=i + 1)] if not_english(h) else vocabulary_notes(entry, h, i)
-    if len(headlines) > MAX_PATHS:
-        notes.append(i18n.tr("note.paths_shown", n=MAX_PATHS))
+    if len(headlines) > reader.MAX_PATHS:
+        notes.append(i18n.tr("note.paths_shown", n=reader.MAX_PATHS))
     if entry.projection_note:
         notes.append(entry.projection_note)
     first = headlines[0]
-    tr = reg.trace(model, first)
     classes = entry.ckpt.class_names
     label = None if not_english(first) else {c: float(p) for c, p in zip(classes, probs[0])}
+    payload = reader.reader_payload(reg, headlines, model, cell_choice)
+    payload["answerable"] = label is not None and any(payload["known"])
+    steps = len(payload["tokens"])
+    if payload["words"] > steps:
+        notes.append(i18n.tr("reader.limit", limit=steps, words=payload["words"]))
     return PageResult(
         label=label,
         answer=answer_html(label, classes, i18n.tr("note.not_english_label") if label is None else ""),
-        table=headline_table(entry, headlines, probs),
+        table=headline_table(entry, headlines, probs) if len(headlines) > 1 else None,
         notes=notes_markdown(notes),
-        trajectory=trajectory_view(reg, headlines, model, dims),
-        prefix=figures.prefix_figure(tr.tokens, states.prefix_probabilities(entry.ckpt.model, tr.ids), classes),
-        importance=importance_html(tr.tokens, states.occlusion_importance(entry.ckpt.model, tr.ids), tr.known),
-        internals=internals_view(reg, first, model, internals_choice) if with_internals else None,
+        importance=importance_html(payload["tokens"], np.array(payload["importance"]), payload["known"][:steps]),
+        payload=payload,
     )
 
 

@@ -137,9 +137,10 @@ def test_figures_and_tables_in_korean(tmp_path):
         result = views.analyze_page(reg, "bank cuts rates again\nteam wins the final match", "gru")
         card, confusion, curves = card.model_card(reg, "gru")
         fig, md = lesson_views.packing_view(reg, "bank cuts rates", 3)
-    assert "은닉 상태" in result.trajectory.layout.title.text and "예측" in result.prefix.layout.title.text
+    strings = result.payload["strings"]
+    assert "정방향" in strings["forward"] and "단어" in strings["word"] and "은닉 상태" in result.payload["cells"]["panels"][0]["label"]
     assert list(result.table.columns)[:3] == ["번호", "제목", "답"] and "경제" in result.table.columns
     assert "혼동 행렬" in confusion.layout.title.text and "| 설정 | 값 |" in card
     assert "k = 3" in md and "패딩" in fig.layout.title.text + md
     english = views.analyze_page(reg, "bank cuts rates again", "gru")  # outside: English, as the API
-    assert english.trajectory.layout.title.text == "Hidden-state trajectory"
+    assert english.payload["strings"]["forward"].startswith("forward reader")

@@ -249,8 +249,9 @@ def test_bag_is_first_class_in_the_views(registry):
     assert sorted(lstm["word_order"]["shuffled"]["words"]) == sorted(lstm["tokens"])
     # views that have no meaning for the bag say why, in a figure, instead of failing
     page = views.analyze_page(registry, headline, "bag-of-embeddings")
-    assert "no hidden state" in json.dumps(page.trajectory.to_dict())
-    assert "no recurrent cell" in json.dumps(page.internals.to_dict())
+    assert page.payload["paths"] == [] and page.payload["cells"] is None and page.payload["directions"] == 0
+    assert "no hidden state" in page.payload["strings"]["no_trajectory"]
+    assert "no recurrent cell" in page.payload["strings"]["no_cells"]
     card, _, _ = card.model_card(registry, "bag-of-embeddings")
     assert "mean of the word embeddings" in card
     _, _, _, compare_notes = views.compare_view(registry, headline)

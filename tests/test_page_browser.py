@@ -35,8 +35,9 @@ def test_korean_page_labels_figures_answer_and_a_korean_headline(server, browser
     body = page.inner_text("body")
     for key in ("app.read", "view.h_trajectory", "view.h_importance", "view.h_cells"):
         assert KO[key].lstrip("# ") in body, key
-    assert KO["plot.trajectory"] in page.inner_text("#trajectory")  # figure titles from the server, in Korean
-    assert KO["plot.prefix"] in page.inner_text("#prefix")
+    page.wait_for_function("() => (window.rnnReaderState || {}).drawn > 0", timeout=60_000)
+    assert KO["reader.start"] in page.inner_text("#trajectory")  # drawn in the browser, with the page's words
+    assert KO["reader.word"] in page.inner_text("#prefix") and "번째" in page.inner_text("#step-label")
     answer = page.inner_text("#answer")
     assert any(KO[f"class.{c}"] in answer for c in ("world", "sports", "business", "sci_tech"))
     assert "Business" not in answer and "World" not in answer
@@ -109,7 +110,9 @@ def test_small_fixes_examples_clear_empty_picker_order_card(server, browser):
     # the 11th example says it is four headlines, and clicking an example reads it
     assert page.get_by_text(EN["app.multi_example"]).count() == 1
     page.get_by_text(EXAMPLES[6]).first.click()
-    _wait_text(page, "#table", EXAMPLES[6])
+    page.wait_for_function("(h) => (document.getElementById('reader-trajectory') || {dataset: {}}).dataset.headline === h",
+                           arg=EXAMPLES[6], timeout=60_000)
+    assert page.locator("#table").is_hidden()  # one headline: its answer is the bars, no one-row table
     # models in the lesson's order
     page.click("#model input")
     options = [re.sub(r"[^\w-]", "", o) for o in page.get_by_role("option").all_inner_texts()]  # drop the ✓

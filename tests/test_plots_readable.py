@@ -52,23 +52,6 @@ def test_confusion_errors_have_their_own_scale_and_the_biggest_is_darkest():
     assert errors.text[2][3] == "229<br>12.1%" and correct.text[1][1] == "1,870<br>98.4%"
 
 
-def test_internals_panels_have_colour_bars_ranges_and_words():
-    words = ["stocks", "fall", "as", "rates", "rise"]
-    panels = [("input gate", np.random.default_rng(0).random((4, 5)), (0.0, 1.0)),
-              ("h", np.random.default_rng(1).uniform(-1, 1, (4, 5)), (-1.0, 1.0))]
-    fig = plots.internals_figure(words, panels)
-    for trace, (_, _, (lo, hi)) in zip(fig.data, panels):
-        assert trace.showscale and (trace.zmin, trace.zmax) == (lo, hi)
-        assert trace.colorbar.tickvals[0] == lo and trace.colorbar.tickvals[-1] == hi
-    # every panel's x axis names the words, not only the last one
-    assert list(fig.layout.xaxis.ticktext) == words and list(fig.layout.xaxis2.ticktext) == words
-    # signed panels: negative blue, positive red (what the help text tells the learner); gates: Viridis
-    assert fig.data[1].colorscale[0][1].lower() == "#2166ac" and fig.data[1].colorscale[-1][1].lower() == "#b2182b"
-    assert not fig.data[1].reversescale
-    titles = [a.text for a in fig.layout.annotations]
-    assert any("0 to 1" in t for t in titles) and any("-1 to 1" in t for t in titles)
-
-
 def test_class_colours_stay_apart_under_deuteranopia_and_have_shapes():
     # At full strength (legend keys, labels) the palette stays apart for deuteranopes (worst pair:
     # Sports vs Sci/Tech, about 18); the faint cloud points are closer, so each class also has a shape.
@@ -84,30 +67,19 @@ def test_path_colours_are_not_class_colours():
             assert np.linalg.norm(_srgb_to_lab(_hex(p)) - _srgb_to_lab(_hex(c))) > 20, (p, c)
 
 
-@pytest.mark.parametrize("dims", [2, 3])
-def test_trajectory_legend_keys_are_solid_and_large(dims):
+def test_trajectory_legend_keys_are_solid_and_large():
     cloud = np.random.default_rng(0).normal(size=(40, 3))
     labels = np.arange(40) % 4
     path = {"name": "headline", "coords": np.zeros((3, 3)), "tokens": ["a", "b", "c"]}
-    fig = plots.trajectory_figure([{"title": "forward", "cloud": cloud, "labels": labels, "paths": [path]}],
-                                  CLASSES, dims=dims)
+    fig = plots.small_multiples_figure([{"title": "forward", "cloud": cloud, "labels": labels, "paths": [path]}],
+                                       CLASSES)
     keys = [t for t in fig.data if str(t.name).startswith("reference: ") and t.showlegend]
     assert len(keys) == 4
     for c, key in enumerate(keys):
         assert key.marker.opacity == 1.0 and key.marker.size >= 10
-        assert key.marker.color == plots.CLASS_COLORS[c] and key.marker.symbol == plots.class_symbol(c, dims)
+        assert key.marker.color == plots.CLASS_COLORS[c] and key.marker.symbol == plots.class_symbol(c, 2)
     points = [t for t in fig.data if str(t.name).startswith("reference: ") and not t.showlegend]
     assert sum(len(t.x) for t in points) == 40
-
-
-def test_long_headline_word_labels_are_thinned():
-    n = 40
-    path = {"name": "long", "coords": np.random.default_rng(0).normal(size=(n, 3)), "tokens": [f"w{i}" for i in range(n)]}
-    fig = plots.trajectory_figure([{"title": "f", "cloud": np.zeros((0, 3)), "labels": np.zeros(0), "paths": [path]}],
-                                  CLASSES)
-    (labels,) = [t for t in fig.data if t.mode == "text"]
-    assert len(labels.text) <= plots.MAX_WORD_LABELS + 1 and labels.text[-1] == f"w{n - 1}"
-    assert len(set(labels.textposition)) == 2  # alternating above / below
 
 
 def test_training_curves_mark_the_kept_epoch():

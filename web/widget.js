@@ -5,10 +5,10 @@
 // page's language. window.rnnWidget exposes the last result and timings (tests, bench/bench_web.py).
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import { Tokenizer, casingTables } from "./tokenizer.js";
+import * as R from "./reader.js"; // the drawing code the page's Read tab uses too
 
-const PALETTE = ["#0072B2", "#009E73", "#E69F00", "#CC79A7"]; // Okabe–Ito, colour-blind safe, per class
-const PATH_COLOUR = "#1d2330"; // the headline's path: dark, so it never reads as a class colour
-const NARROW_PX = 640; // below this width the two reading directions stack
+const PALETTE = R.PALETTE;
+const PATH_COLOUR = R.PATH_COLOURS[0]; // the headline's path: dark, so it never reads as a class colour
 const MAX_PREFIX_ROWS = 64; // prefixes computed per keystroke (longer texts: evenly spaced ones)
 const URL_DELAY_MS = 300; // browsers throttle history updates; typing fast must not hit that
 
@@ -266,7 +266,7 @@ function project(meta, states, T, DH) {
 
 // ------------------------------------------------------------------ drawing
 
-const PLOT_CONFIG = { displayModeBar: false, responsive: false, scrollZoom: false };
+const PLOT_CONFIG = R.PLOT_CONFIG;
 
 function buildBars() {
   const bars = $("bars");
@@ -318,131 +318,21 @@ function showAnswer(result) {
   $("notes").textContent = notes.join(" ");
 }
 
-function axisTitle(dir, k) {
-  const ratio = dir.explained_variance_ratio?.[k];
-  return ratio === undefined ? `PC${k + 1}` : t("widget.axis", { n: k + 1, percent: Math.round(100 * ratio) });
-}
-
-function extent(values, pad = 0.08) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
-  const margin = pad * (hi - lo || 1);
-  return [lo - margin, hi + margin];
-}
-
-const inside = (range, values) => values.every((v) => v >= range[0] && v <= range[1]);
-
-/*
- * The trajectory is two stacked Plotly plots with identical size, margins, domains and ranges:
- *   bottom  the reference cloud, axes, titles     redrawn only when the model, language, width
- *                                                 or ranges change (~2,000 points: the slow part)
- *   top     the headline's path (transparent)     redrawn on every keystroke (a few dozen points)
- * Margins are fixed (no automargin, legend in HTML), so both map data to the same pixels.
- */
-function trajectoryGeometry(meta, result, previous) {
-  const D = meta.num_directions;
-  const width = $("trajectory").clientWidth;
-  const narrow = width < NARROW_PX;
-  const paths = [];
-  const ranges = [];
-  for (let d = 0; d < D; d++) {
-    let coords = result ? result.coords[d] : [];
-    let words = result ? result.tokens : [];
-    if (d === 1) { coords = [...coords].reverse(); words = [...words].reverse(); } // reads right to left
-    const xs = coords.map((p) => p[0]);
-    const ys = coords.map((p) => p[1]);
-    paths.push({ xs, ys, words });
-    const cloud = meta.projection.directions[d].cloud;
-    const old = previous && previous.model === meta.name ? previous.ranges[d] : null;
-    // Keep the axes still while the path stays inside them; grow them only when it leaves.
-    if (old && inside(old.x, xs) && inside(old.y, ys)) {
-      ranges.push(old);
-    } else {
-      ranges.push({ x: extent(cloud.map((p) => p[0]).concat(xs)), y: extent(cloud.map((p) => p[1]).concat(ys)) });
-    }
-  }
-  return { model: meta.name, lang: state.lang, D, width, narrow, paths, ranges };
-}
-
-function trajectoryLayout(meta, geo, withAxes) {
-  const D = geo.D;
-  const layout = {
-    width: geo.width, height: D > 1 && geo.narrow ? 620 : 400, autosize: false,
-    margin: { l: 52, r: 10, t: D > 1 ? 30 : 10, b: 48, pad: 0 }, showlegend: false, hovermode: "closest",
-    dragmode: false, font: { size: 12 }, annotations: [],
-    paper_bgcolor: withAxes ? "#fff" : "rgba(0,0,0,0)", plot_bgcolor: withAxes ? "#fbfcfd" : "rgba(0,0,0,0)",
+/** The widget's wording for the shared drawing code (web/reader.js). */
+function words() {
+  return {
+    start: t("widget.start"), end: t("widget.end"), average: t("widget.average_short"), word: t("widget.word"),
+    probability: t("widget.probability"), forward: t("widget.trajectory_forward"),
+    backward: t("widget.trajectory_backward"), axis: (n, percent) => t("widget.axis", { n, percent }),
   };
-  for (let d = 0; d < D; d++) {
-    const suffix = d === 0 ? "" : String(d + 1);
-    const dir = meta.projection.directions[d];
-    const xDomain = D === 1 || geo.narrow ? [0, 1] : d === 0 ? [0, 0.46] : [0.54, 1];
-    const yDomain = D === 1 || !geo.narrow ? [0, 1] : d === 0 ? [0.56, 1] : [0, 0.44];
-    const common = { fixedrange: true, zeroline: false, automargin: false, visible: withAxes };
-    layout[`xaxis${suffix}`] = { ...common, domain: xDomain, anchor: `y${suffix}`, range: geo.ranges[d].x,
-                                 title: { text: axisTitle(dir, 0), standoff: 6 } };
-    layout[`yaxis${suffix}`] = { ...common, domain: yDomain, anchor: `x${suffix}`, range: geo.ranges[d].y,
-                                 title: { text: axisTitle(dir, 1), standoff: 4 } };
-    if (D > 1 && withAxes) {
-      layout.annotations.push({
-        text: t(d === 0 ? "widget.trajectory_forward" : "widget.trajectory_backward"), showarrow: false,
-        xref: "paper", yref: "paper", x: (xDomain[0] + xDomain[1]) / 2, y: yDomain[1], yanchor: "bottom",
-        xanchor: "center", font: { size: 13 },
-      });
-    }
-  }
-  return layout;
 }
 
-function cloudData(meta, D) {
-  const data = [];
-  for (let d = 0; d < D; d++) {
-    const suffix = d === 0 ? "" : String(d + 1);
-    const dir = meta.projection.directions[d];
-    state.site.class_keys.forEach((_, c) => {
-      const xs = [];
-      const ys = [];
-      meta.projection.labels.forEach((label, i) => {
-        if (label === c) { xs.push(dir.cloud[i][0]); ys.push(dir.cloud[i][1]); }
-      });
-      data.push({ type: "scatter", mode: "markers", x: xs, y: ys, xaxis: `x${suffix}`, yaxis: `y${suffix}`,
-                  hoverinfo: "skip", marker: { color: PALETTE[c % PALETTE.length], size: 5, opacity: 0.35 } });
-    });
-  }
-  return data;
-}
-
-function pathData(geo, meanPooling) {
-  const data = [];
-  geo.paths.forEach(({ xs, ys, words }, d) => {
-    const suffix = d === 0 ? "" : String(d + 1);
-    const axes = { xaxis: `x${suffix}`, yaxis: `y${suffix}` };
-    data.push({
-      type: "scatter", mode: "lines+markers", x: xs, y: ys, text: words, ...axes,
-      line: { color: PATH_COLOUR, width: 2 }, marker: { color: PATH_COLOUR, size: 6 },
-      hovertemplate: "%{text}<extra></extra>",
-    });
-    if (xs.length) {
-      data.push({
-        type: "scatter", mode: "markers+text", x: [xs[0], xs[xs.length - 1]], y: [ys[0], ys[ys.length - 1]],
-        ...axes, hoverinfo: "skip", text: [t("widget.start"), t("widget.end")], textposition: "top center",
-        textfont: { size: 11 },
-        marker: { color: ["#fff", PATH_COLOUR], size: [11, 15], symbol: ["circle", "star"],
-                  line: { color: PATH_COLOUR, width: 2 } },
-      });
-    }
-    if (xs.length && meanPooling) {
-      // Mean-pooling models answer from the average state, not the last one. The projection is
-      // affine, so the average of the projected points is the projected average.
-      const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
-      data.push({
-        type: "scatter", mode: "markers+text", x: [mean(xs)], y: [mean(ys)], ...axes, hoverinfo: "skip",
-        text: [t("widget.average_short")], textposition: "bottom center", textfont: { size: 11 },
-        marker: { color: PATH_COLOUR, size: 13, symbol: "x-thin", line: { color: PATH_COLOUR, width: 3 } },
-      });
-    }
-  });
-  return data;
+function trajectoryGeometry(meta, result, previous) {
+  const paths = result ? [{ name: result.text, tokens: result.tokens, coords: result.coords }] : [];
+  const geo = R.trajectoryGeometry({ cloud: meta.projection, paths, width: $("trajectory").clientWidth,
+                                     previous, key: meta.name });
+  geo.lang = state.lang;
+  return geo;
 }
 
 function drawLegend() {
@@ -467,36 +357,25 @@ async function drawTrajectory(result) {
   const meta = state.model.meta;
   const geo = trajectoryGeometry(meta, result, state.geometry);
   const old = state.geometry;
-  const same = old && old.model === geo.model && old.lang === geo.lang && old.width === geo.width &&
+  const same = old && old.key === geo.key && old.lang === geo.lang && old.width === geo.width &&
     geo.ranges.every((r, d) => r === old.ranges[d]);
   state.geometry = geo;
   if (!same) {
     drawLegend();
-    await Plotly.react("trajectory-cloud", cloudData(meta, geo.D), trajectoryLayout(meta, geo, true), PLOT_CONFIG);
+    await Plotly.react("trajectory-cloud", R.cloudTraces(meta.projection, geo.D),
+                       R.trajectoryLayout(meta.projection, geo, true, words()), PLOT_CONFIG);
   }
-  await Plotly.react("trajectory-path", pathData(geo, meta.pooling === "mean"), trajectoryLayout(meta, geo, false),
-                     PLOT_CONFIG);
+  await Plotly.react("trajectory-path", R.pathTraces(geo, { meanPooling: meta.pooling === "mean", text: words() }),
+                     R.trajectoryLayout(meta.projection, geo, false, words()), PLOT_CONFIG);
 }
 
 function prefixFigure(result) {
   const positions = result ? result.prefixLengths : [];
-  const labels = result ? positions.map((n) => result.tokens[n - 1]) : [];
-  const data = state.site.class_keys.map((_, c) => ({
-    type: "scatter", mode: "lines+markers", x: positions, y: result ? result.prefix.map((p) => p[c]) : [],
-    name: className(c), line: { color: PALETTE[c % PALETTE.length], width: 2 },
-    marker: { size: 5 }, customdata: labels,
-    hovertemplate: `${className(c)} %{y:.1%} · %{customdata}<extra></extra>`,
-  }));
-  const layout = {
-    height: 300, margin: { l: 56, r: 12, t: 10, b: 90 }, font: { size: 12 },
-    xaxis: { tickmode: "array", tickvals: positions, ticktext: labels, tickangle: positions.length > 8 ? -45 : 0,
-             title: { text: t("widget.word") }, automargin: true },
-    yaxis: { range: [0, 1.02], tickformat: ".0%", title: { text: t("widget.probability") } },
-    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, showlegend: true,
-    paper_bgcolor: "#fff", plot_bgcolor: "#fbfcfd", datarevision: performance.now(),
-  };
-  layout.margin.t = 30;
-  return { data, layout };
+  const fig = R.prefixFigure({ positions, labels: result ? positions.map((n) => result.tokens[n - 1]) : [],
+                               prefix: result ? result.prefix : [], text: words(),
+                               classNames: state.site.class_keys.map((_, c) => className(c)) });
+  fig.layout.datarevision = performance.now();
+  return fig;
 }
 
 async function draw(result) {

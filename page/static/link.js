@@ -11,6 +11,8 @@
   p.set('tab', tab || 'read');
   if (own) p.set('k', String(k));
   if (dims === '3-D') p.set('dims', '3');
+  const step = window.rnnReaderStep;  // the word stepper's word (page/static/reader_page.js), 1-based in links
+  if ((tab || 'read') === 'read' && Number.isInteger(step)) p.set('step', String(step + 1));
   p.set('lang', lang || 'en');
   return root.replace(/\/$/, '') + '/?' + p.toString();
 }

@@ -1,0 +1,158 @@
+"""The word stepper in Chromium: every Read view follows it, in the browser alone (no request, no new plot),
+in English and Korean, at desktop and phone width."""
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+
+from page.i18n import locales
+from test_browser import SHIPPED, browser, pytestmark, server  # noqa: F401  (same skips and fixtures)
+
+KO, EN = locales()["ko"], locales()["en"]
+BI = "bilstm" if "bilstm" in SHIPPED else None
+HEADLINE = "Central bank raises interest rates as inflation climbs to a ten-year high"
+# Counts plots made from scratch: Plotly builds a new .plot-container (and main-svg) only for a new plot.
+WATCH_NEW_PLOTS = """() => {
+  window.__newPlots = 0;
+  new MutationObserver((records) => {
+    for (const r of records) for (const n of r.addedNodes)
+      if (n.nodeType === 1 && (n.matches('.plot-container, .main-svg') || n.querySelector('.plot-container, .main-svg')))
+        window.__newPlots += 1;
+  }).observe(document.body, {childList: true, subtree: true});
+}"""
+MARKER = """() => { const gd = document.getElementById('reader-path');
+  return gd.data.filter((t) => t.meta === 'step-marker').map((t) => [t.x[0], t.y[0], t.text[0]]); }"""
+
+
+def _open(browser, url: str, width: int = 1366, **kw):
+    phone = width < 500
+    page = browser.new_page(viewport={"width": width, "height": 844 if phone else 900}, is_mobile=phone,
+                            has_touch=phone, **kw)
+    seen = []
+    page.on("request", lambda r: seen.append(time.monotonic()))
+    page.goto(url)
+    page.wait_for_function("() => (window.rnnReaderState || {}).drawn > 0", timeout=90_000)
+    # the page's load chain goes on after the Read views (the other tabs' views): wait until it is quiet
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not seen or time.monotonic() - seen[-1] < 1.5):
+        page.wait_for_timeout(200)
+    return page
+
+
+def _state(page, key: str):
+    return page.evaluate(f"window.rnnReaderState.{key}")
+
+
+@pytest.mark.skipif(BI is None, reason="needs the bidirectional model")
+def test_stepping_moves_marker_bars_and_word_with_no_request_and_no_new_plot(server, browser):
+    page = _open(browser, server.url + "?" + urlencode({"model": BI, "text": HEADLINE, "lang": "en"}))
+    n = _state(page, "steps")
+    assert n == len(HEADLINE.split()) and _state(page, "step") == n - 1  # a Read shows its last word
+    assert "Word 12 of 12" in page.inner_text("#step-label")
+    before = page.evaluate(MARKER)
+    assert len(before) == 2  # one ring per reading direction
+    bars_before = page.inner_text("#step-bars")
+    page.evaluate(WATCH_NEW_PLOTS)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.focus("#stepper")
+    positions = set()
+    for key in ["ArrowLeft"] * 12 + ["ArrowRight"] * 8:  # 20 steps, clamped at the first word
+        page.keyboard.press(key)
+        positions.add(tuple(map(tuple, page.evaluate(MARKER))))
+    assert _state(page, "step") == 8
+    assert requests == [], requests  # everything a step shows came with the Read
+    assert page.evaluate("window.__newPlots") == 0  # Plotly.react / relayout on the plots made once
+    assert len(positions) >= 9  # the marker moved with every word
+    after = page.evaluate(MARKER)
+    assert after != before and after[0][2] == "to" and after[1][2] == "to"
+    assert page.inner_text("#step-bars") != bars_before and "%" in page.inner_text("#step-bars")
+    assert page.inner_text("#step-words .current") == "to"
+    assert "“to”" in page.inner_text("#step-after") and "“to”" in page.inner_text("#column-changed")
+    # the prediction-as-it-reads plot and the heatmaps mark the same word
+    shape = page.evaluate("document.getElementById('reader-prefix').layout.shapes[0]")
+    assert shape["x0"] == pytest.approx(8.5) and shape["x1"] == pytest.approx(9.5)
+    page.locator("#cells-section").get_by_role("button").first.click()
+    page.wait_for_selector("#reader-cells .main-svg", timeout=30_000)
+    page.focus("#stepper")
+    page.keyboard.press("ArrowLeft")
+    cells = page.evaluate("document.getElementById('reader-cells').layout.shapes[0]")
+    assert cells["x0"] == pytest.approx(6.5)  # word 8 of 12, 0-based 7
+    times = _state(page, "stepTimes")
+    assert len(times) >= 21
+    page.close()
+
+
+@pytest.mark.skipif(BI is None, reason="needs the bidirectional model")
+def test_play_walks_the_words_and_three_d_keeps_the_marker(server, browser):
+    page = _open(browser, server.url + "?" + urlencode({"model": BI, "text": HEADLINE, "lang": "en", "step": "2"}))
+    assert _state(page, "step") == 1  # &step=2 is the second word
+    page.click("#play")
+    page.wait_for_function("window.rnnReaderState.step >= 3", timeout=10_000)
+    page.click("#play")  # pause
+    stopped = _state(page, "step")
+    page.wait_for_timeout(1_000)
+    assert _state(page, "step") == stopped and _state(page, "timer") is None
+    page.locator("#dims label", has_text="3-D").click()
+    page.wait_for_selector("#reader-3d .gl-container canvas, #reader-3d canvas", timeout=60_000)
+    marker = "() => document.getElementById('reader-3d').data.filter((t) => t.meta === 'step-marker').map((t) => t.text[0])"
+    page.focus("#stepper")
+    page.keyboard.press("Home")
+    assert page.evaluate(marker) == ["central", "central"]
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(marker) == ["bank", "bank"]
+    # the link carries the word
+    page.click("#link-btn")
+    page.wait_for_function("document.querySelector('#link textarea').value.includes('step=')")
+    got = parse_qs(urlparse(page.input_value("#link textarea")).query)
+    assert got["step"] == ["2"] and got["dims"] == ["3"]
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_korean_stepper_by_touch_and_tap(server, browser, width):
+    model = "gru" if "gru" in SHIPPED else SHIPPED[-1]
+    page = _open(browser, server.url + "?" + urlencode({"model": model, "text": HEADLINE, "lang": "ko", "step": "3"}),
+                 width=width)
+    label = page.inner_text("#step-label")
+    assert "12개 단어 중 3번째" in label and "“raises”" in label
+    assert "지켜볼 점" in page.inner_text("#step-watch")
+    assert "유닛" in page.inner_text("#column-memory")  # the GRU's update gate names a unit
+    assert "까지 읽었을 때의 답" in page.inner_text("#step-after")
+    assert any(KO[f"class.{c}"] in page.inner_text("#step-bars") for c in ("world", "sports", "business", "sci_tech"))
+    # tap a word: every view moves to it
+    page.locator("#step-words .word", has_text="inflation").first.tap() if width < 500 else \
+        page.locator("#step-words .word", has_text="inflation").first.click()
+    assert _state(page, "step") == 6 and "7번째" in page.inner_text("#step-label")
+    # the slider by touch: a tap near its right end moves to a late word
+    page.locator("#stepper").scroll_into_view_if_needed()
+    box = page.locator("#stepper").bounding_box()
+    if width < 500:
+        page.touchscreen.tap(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
+    else:
+        page.mouse.click(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
+    page.wait_for_function("window.rnnReaderState.step >= 10", timeout=5_000)
+    assert box["width"] >= 200 and box["height"] >= 30  # big enough for a thumb
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 2, overflow
+    page.close()
+
+
+def test_read_redraws_from_one_request_and_a_bad_step_is_explained(server, browser):
+    page = _open(browser, server.url + "?" + urlencode({"text": HEADLINE, "lang": "en", "step": "abc"}))
+    assert "step=abc" in page.inner_text("#step-limit")
+    assert _state(page, "step") == _state(page, "steps") - 1
+    drawn = _state(page, "drawn")
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.fill("#headlines textarea", "Striker scores twice in stoppage time\nTeam wins the cup")
+    page.click("#read")
+    page.wait_for_function(f"window.rnnReaderState.drawn > {drawn}", timeout=60_000)
+    assert page.evaluate("document.getElementById('reader-trajectory').dataset.headline") == \
+        "Striker scores twice in stoppage time"
+    assert len([u for u in posts if "/queue/join" in u]) == 1  # one event for every Read view
+    assert "Team wins the cup" in page.inner_text("#reader-legend")  # the second headline's path
+    assert _state(page, "step") == 5
+    page.close()
