@@ -20,17 +20,21 @@ from rnn_demo.tokenizer import UNK_ID
 from . import figures, lesson_figures
 from .i18n import class_label, tr
 from .inputs import split_headlines
+from .registry import shown_path
 
 REBUILD = "python -m rnn_demo.lessons --all --data " + TEST_DATA
 MAX_PADS = 40  # "why packing matters": k = 0 .. MAX_PADS pads
 
 
 def _lessons_for(entry) -> tuple[object | None, str]:
-    """(Lessons or None, note for the page): a missing or stale lessons.json is explained, not raised."""
+    """(Lessons or None, note for the page): a missing or stale lessons.json is explained, not raised.
+
+    A stale one (measured on other weights: another model's file, or older weights) is not shown at
+    all, only named: its numbers describe some other model."""
     if entry.lessons is None:
         return None, tr("lesson.missing", model=entry.name, command=REBUILD)
     if not entry.lessons.current:
-        return entry.lessons, tr("lesson.stale", model=entry.name, command=REBUILD)
+        return None, tr("lesson.stale", model=entry.name, file=shown_path(entry.lessons.path), command=REBUILD)
     return entry.lessons, ""
 
 

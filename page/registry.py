@@ -2,8 +2,12 @@
 
 Each `ModelEntry` holds the checkpoint (model, vocabulary, metrics), a predictor for class
 probabilities, the stored projection of its hidden states and its lesson measurements
-(lessons.json). A damaged folder leaves that model out and is listed in `Registry.problems`;
-the others serve. Per-word traces of recently read headlines are kept in a cache bounded by bytes.
+(lessons.json). A damaged folder (a file missing, unreadable or with a wrong field, or a model
+that fails its self-test, see `rnn_demo.checkpoint`) leaves that model out and is listed in
+`Registry.problems`; the others serve. The predictor (PyTorch or onnxruntime) must pass the same
+self-test, or the model is left out too. A projection or lessons.json made for other weights
+(their recorded weights sha256 differs) is not shown: the model loads, and a note names the file.
+Per-word traces of recently read headlines are kept in a cache bounded by bytes.
 """
 from __future__ import annotations
 
@@ -14,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from rnn_demo import states
+from rnn_demo import selftest, states
 from rnn_demo.catalog import EXAMPLES
-from rnn_demo.checkpoint import Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
+from rnn_demo.checkpoint import SELFTEST_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
 from rnn_demo.lessons import Lessons, load_lessons
 from rnn_demo.predict import Predictor, TorchPredictor
-from rnn_demo.projection import Projection, fit_fallback, load_projection
+from rnn_demo.projection import PROJECTION_META, Projection, fit_fallback, load_projection
 
 TRACE_CACHE_ENV = "RNN_DEMO_TRACE_CACHE_MB"
 TRACE_CACHE_DEFAULT_MB = 32
@@ -38,7 +42,7 @@ class ModelEntry:
     predictor: Predictor
     projection: Projection | None  # None for the bag of embeddings (no hidden state to project)
     projection_note: str = ""  # non-empty when the shipped projection is missing or stale
-    lessons: Lessons | None = None  # None when the folder has no lessons.json
+    lessons: Lessons | None = None  # None when the folder has no lessons.json; not shown unless .current
 
     @property
     def name(self) -> str:
@@ -144,6 +148,13 @@ class Registry:
             # outside the try: a predictor that cannot be made (e.g. missing ONNX exports) is the
             # whole app's configuration error, not one damaged checkpoint, and must stop the start
             entry.predictor = predictors(entry.ckpt)
+            # a predictor that answers differently from the checkpoint's record (an ONNX export of
+            # other weights) serves only that model wrongly: it is left out, like a damaged folder
+            try:
+                selftest.check_predictor(entry.predictor, entry.ckpt.selftest, entry.ckpt.path / SELFTEST_FILE)
+            except selftest.SelftestError as exc:
+                self.problems.append(f"{exc} (backend {backend})")
+                continue
             self.entries[entry.name] = entry
         if not self.entries:
             raise CheckpointError(f"{self.root}: no loadable checkpoints" +
@@ -160,10 +171,11 @@ class Registry:
         cfg = ckpt.config
         if not cfg.is_recurrent:  # the bag of embeddings has no hidden state: no projection
             return ModelEntry(ckpt, None, None, "", lessons)
-        projection, note = load_projection(folder, cfg.num_directions, cfg.hidden_size), ""
+        projection, note = load_projection(folder, cfg.num_directions, cfg.hidden_size, cfg.num_classes), ""
         if projection is None or not projection.is_current(folder):
             note = ("no stored projection was found" if projection is None else
-                    "the stored projection was fitted for older weights")
+                    f"{shown_path(folder / PROJECTION_META)} was fitted for other weights (the weights sha256 it "
+                    "records is not that of model.safetensors), so it is not used")
             note += (f"; paths use a stand-in projection fitted on the example headlines, without the "
                      f"reference cloud. Rebuild with `python -m rnn_demo.projection --checkpoint "
                      f"{shown_path(folder)}`")

@@ -1,4 +1,4 @@
-"""Checkpoints as data: config.json + model.safetensors + tokenizer.json + metrics.json.
+"""Checkpoints as data: config.json + model.safetensors + tokenizer.json + metrics.json + selftest.json.
 
 Nothing here unpickles anything: weights go through safetensors, the rest is JSON.
 Every failure names the file and what is wrong with it.
@@ -10,14 +10,22 @@ Loading is defensive, because a checkpoint folder is input (copied, downloaded, 
   2. tokenizer.json must match the sha256 recorded in config.json (a same-size shuffled vocabulary
      would otherwise load and silently score near chance); a config without it is refused;
   3. the tensor names and shapes in the safetensors header are compared with the model the config
-     describes (built on the `meta` device: shapes only, no memory) before the weights are read.
+     describes (built on the `meta` device: shapes only, no memory) before the weights are read;
+  4. every JSON file is checked field by field (`rnn_demo.schema`: types, ranges, shapes), so a
+     wrong field refuses the checkpoint here instead of breaking a view later;
+  5. the self-test (`rnn_demo.selftest`): the recorded headlines are read again and the model must
+     give the recorded probabilities, which catches scaled weights, a swapped vocabulary with a
+     recomputed hash and swapped class names.
 
-Stamp a tokenizer hash into an older checkpoint (only for a tokenizer you know is the right one):
+Stamp a tokenizer hash into an older checkpoint (only for a tokenizer you know is the right one),
+or record its self-test (only for weights you know are right):
     python -m rnn_demo.checkpoint --stamp checkpoints/NAME
+    python -m rnn_demo.checkpoint --selftest checkpoints/NAME
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
@@ -29,7 +37,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from . import CLASS_NAMES
+from . import CLASS_NAMES, schema, selftest
 from .models import PRESETS, ClassifierConfig, TextClassifier
 from .tokenizer import Vocab, VocabError, file_sha256
 
@@ -39,6 +47,7 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 METRICS_FILE = "metrics.json"
 TEST_METRICS_FILE = "test_metrics.json"
+SELFTEST_FILE = selftest.SELFTEST_FILE
 
 # Sane upper bounds for the sizes in config.json["model"], checked before any allocation. They are
 # far above anything this project trains (vocab 22k, embed 64, hidden <= 64, 2 layers, 4 classes)
@@ -67,6 +76,7 @@ class Checkpoint:
     metrics: dict
     test_metrics: dict | None = None
     extra: dict = field(default_factory=dict)
+    selftest: dict | None = None  # the checked selftest.json record (None only for `--selftest` recording)
 
     @property
     def config(self) -> ClassifierConfig:
@@ -75,14 +85,22 @@ class Checkpoint:
 
 def save_checkpoint(out_dir: str | Path, model: TextClassifier, vocab: Vocab, preset: str,
                     metrics: dict, description: str | None = None) -> Path:
-    """Write the four checkpoint files into `out_dir` (created if needed).
+    """Write the five checkpoint files into `out_dir` (created if needed).
 
-    config.json records the sha256 of the tokenizer.json written here; loading requires it.
+    config.json records the sha256 of the tokenizer.json written here, and selftest.json the
+    model's probabilities on the self-test headlines; loading requires both.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if len(vocab) != model.config.vocab_size:
         raise CheckpointError(f"vocabulary has {len(vocab)} tokens but the model expects {model.config.vocab_size}")
+    # the self-test record, first (a model with non-finite answers writes nothing): made on the CPU,
+    # where loading recomputes it, in eval mode
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    try:
+        record = selftest.make_record(model if on_cpu else copy.deepcopy(model).cpu(), vocab, CLASS_NAMES)
+    except selftest.SelftestError as exc:
+        raise CheckpointError(f"{out}: not saved: {exc}") from None
+    out.mkdir(parents=True, exist_ok=True)
     vocab.save(out / TOKENIZER_FILE)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": CHECKPOINT_FORMAT, "preset": preset})
@@ -97,6 +115,7 @@ def save_checkpoint(out_dir: str | Path, model: TextClassifier, vocab: Vocab, pr
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    selftest.write_record(record, out)
     return out
 
 
@@ -196,8 +215,33 @@ def _check_weight_shapes(weights_path: Path, expected: dict[str, torch.Size], co
                                   f"the config in {config_path} needs {tuple(expected[key])}")
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint folder into an eval-mode model; raise `CheckpointError` on any problem."""
+def _checked(check, *args) -> None:
+    """Run a `schema` check; its SchemaError (file and field named) becomes a CheckpointError."""
+    try:
+        check(*args)
+    except schema.SchemaError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def read_selftest(root: Path, num_classes: int) -> dict:
+    """The checked selftest.json record of a checkpoint folder; CheckpointError when missing or wrong."""
+    path = root / SELFTEST_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: the self-test record is missing, so damage that keeps every file well-formed (scaled "
+            f"weights, another vocabulary with its hash recorded) could not be detected. If the weights in "
+            f"{root} are the trained ones, record it with `python -m rnn_demo.checkpoint --selftest {root}`; "
+            "otherwise retrain (training writes it)")
+    record = _read_json(path, "self-test record")
+    _checked(selftest.check_record, record, path, num_classes)
+    return record
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, run_selftest: bool = True) -> Checkpoint:
+    """Load a checkpoint folder into an eval-mode model; raise `CheckpointError` on any problem.
+
+    run_selftest=False skips only the self-test (used to record one for an older checkpoint).
+    """
     root = Path(path)
     if not root.is_dir():
         raise CheckpointError(f"{root}: checkpoint folder not found")
@@ -209,14 +253,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if not isinstance(preset, str) or preset not in PRESETS:
         raise CheckpointError(f"{config_path}: unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     _check_model_sizes(config.get("model"), config_path)
+    _checked(schema.check_config, config, config_path)
     try:
         model_config = ClassifierConfig.from_dict(config["model"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{config_path}: invalid model config ({exc})") from None
-    class_names = config.get("class_names", ())
-    if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
-        raise CheckpointError(f"{config_path}: 'class_names' must be a list of strings")
-    class_names = tuple(class_names)
+    class_names = tuple(config["class_names"])
     if len(class_names) != model_config.num_classes:
         raise CheckpointError(f"{config_path}: {len(class_names)} class names for {model_config.num_classes} classes")
     meta_model = _meta_model(model_config, config_path)
@@ -252,15 +294,27 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             raise CheckpointError(f"{weights_path}: tensor {key!r} holds NaN or infinite values")
     model = TextClassifier(model_config)
     model.load_state_dict(tensors)
-    model.to(device).eval()
+    model.eval()
 
-    metrics = _read_json(root / METRICS_FILE, "training metrics")
+    record = None
+    if run_selftest:  # on the CPU, where the record was made, before the model moves to `device`
+        record = read_selftest(root, len(class_names))
+        try:
+            selftest.run(model, vocab, class_names, record, root / SELFTEST_FILE, config_path)
+        except selftest.SelftestError as exc:
+            raise CheckpointError(str(exc)) from None
+    model.to(device)
+
+    metrics_path = root / METRICS_FILE
+    metrics = _read_json(metrics_path, "training metrics")
+    _checked(schema.check_metrics, metrics, metrics_path)
     test_path = root / TEST_METRICS_FILE
     test_metrics = _read_json(test_path, "test metrics") if test_path.exists() else None
-    description = config.get("description", "")
+    if test_metrics is not None:
+        _checked(schema.check_test_metrics, test_metrics, test_path, class_names)
     return Checkpoint(path=root, name=root.name, preset=preset, model=model, vocab=vocab,
-                      class_names=class_names, description=description if isinstance(description, str) else "",
-                      metrics=metrics, test_metrics=test_metrics)
+                      class_names=class_names, description=config.get("description", ""),
+                      metrics=metrics, test_metrics=test_metrics, selftest=record)
 
 
 def load_or_report(folder: str | Path) -> Checkpoint | None:
@@ -301,6 +355,18 @@ def stamp_tokenizer(path: str | Path) -> str:
     return sha
 
 
+def record_selftest(path: str | Path) -> Path:
+    """Write selftest.json for a checkpoint saved before self-tests existed, from its weights as they
+    are (nothing else in the folder changes). Only for weights the user knows are the trained ones:
+    from then on, any change to what they answer is detected."""
+    ckpt = load_checkpoint(path, run_selftest=False)
+    try:
+        record = selftest.make_record(ckpt.model, ckpt.vocab, ckpt.class_names)
+    except selftest.SelftestError as exc:
+        raise CheckpointError(f"{Path(path) / WEIGHTS_FILE}: {exc}") from None
+    return selftest.write_record(record, path)
+
+
 def discover_checkpoints(root: str | Path) -> list[Path]:
     """Checkpoint folders directly under `root`, in name order."""
     root = Path(root)
@@ -314,9 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stamp", action="append", default=[], metavar="DIR",
                    help="record DIR/tokenizer.json's sha256 in DIR/config.json. Use it only when you know "
                         "that tokenizer.json is the vocabulary the model was trained with")
+    p.add_argument("--selftest", action="append", default=[], metavar="DIR",
+                   help=f"record DIR/{SELFTEST_FILE}: the model's probabilities on the self-test headlines, "
+                        "from its weights as they are. Use it only when you know they are the trained weights")
     args = p.parse_args(argv)
-    if not args.folders and not args.stamp:
-        p.error("give checkpoint folders to check, or --stamp DIR")
+    if not args.folders and not args.stamp and not args.selftest:
+        p.error("give checkpoint folders to check, --stamp DIR or --selftest DIR")
     status = 0
     for folder in args.stamp:
         try:
@@ -327,6 +396,15 @@ def main(argv: list[str] | None = None) -> int:
             status = 2
             continue
         print(f"{folder}: recorded tokenizer sha256 {sha} in {Path(folder) / CONFIG_FILE}")
+    for folder in args.selftest:
+        try:
+            written = record_selftest(folder)
+            load_checkpoint(folder)
+        except CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        print(f"{folder}: recorded the self-test in {written}")
     for folder in args.folders:
         ckpt = load_or_report(folder)
         if ckpt is None:

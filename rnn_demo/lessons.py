@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import schema
 from .batching import EncodedDataset
 from .catalog import TEST_DATA
 from .checkpoint import WEIGHTS_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_checkpoint
@@ -283,48 +284,50 @@ def save_lessons(result: dict, ckpt_dir: str | Path) -> Path:
     return path
 
 
-def _fraction(value, where: str, path: Path) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-        raise LessonsError(f"{path}: {where} must be a number between 0 and 1, got {value!r}")
-    return float(value)
+def _check_lessons(data, path: Path) -> None:
+    """Every field the lesson views read: types, ranges, shapes (raises schema.SchemaError)."""
+    schema.obj(data, path, "the file")
+    if data.get("format") != LESSONS_FORMAT:
+        raise LessonsError(f"{path}: format {data.get('format')!r} is not {LESSONS_FORMAT!r}")
+    schema.sha256(data.get("weights_sha256", schema.MISSING), path, "weights_sha256")
+    schema.optional(data, "checkpoint", schema.text, path)
+    schema.optional(data, "data", schema.check_data_info, path)
+    word_order = schema.obj(data.get("word_order", schema.MISSING), path, "word_order")
+    for key in WORD_ORDER_KEYS:
+        schema.fraction(word_order.get(key, schema.MISSING), path, f"word_order.{key}")
+    schema.optional(word_order, "n", schema.integer, path, "word_order.n", 1)
+    batching = schema.obj(data.get("batching", schema.MISSING), path, "batching")
+    for mode in BATCHING_MODES:
+        schema.fraction(batching.get(mode, schema.MISSING), path, f"batching.{mode}")
+    schema.integer(batching.get("n", schema.MISSING), path, "batching.n", 1)
+    changed = schema.obj(batching.get("changed", schema.MISSING), path, "batching.changed")
+    for mode in BATCHING_MODES[1:]:
+        schema.integer(changed.get(mode, schema.MISSING), path, f"batching.changed.{mode}", 0, batching["n"])
+    memory = data.get("memory")
+    if memory is not None:
+        schema.obj(memory, path, "memory")
+        distance = schema.array(memory.get("distance", schema.MISSING), path, "memory.distance", min_len=1)
+        if distance != list(range(len(distance))):
+            schema.fail(path, "memory.distance", "the distances 0, 1, 2, ... in order", distance)
+        for key in ("median", "backward"):
+            if key == "backward" and key not in memory:
+                continue
+            values = schema.array(memory.get(key, schema.MISSING), path, f"memory.{key}", length=len(distance))
+            for i, v in enumerate(values):
+                schema.number(v, path, f"memory.{key}[{i}]", 0)
+        for key in ("headlines", "eligible_headlines", "min_words"):  # quoted by the memory view
+            schema.integer(memory.get(key, schema.MISSING), path, f"memory.{key}")
+    if "seconds" in data:
+        for key, value in schema.obj(data["seconds"], path, "seconds").items():
+            schema.number(value, path, f"seconds.{key}", 0)
 
 
 def validate_lessons(data, path: Path) -> dict:
-    """Check the structure the app relies on; raise LessonsError naming the file and the problem."""
-    if not isinstance(data, dict):
-        raise LessonsError(f"{path}: must hold a JSON object")
-    if data.get("format") != LESSONS_FORMAT:
-        raise LessonsError(f"{path}: format {data.get('format')!r} is not {LESSONS_FORMAT!r}")
-    if not isinstance(data.get("weights_sha256"), str):
-        raise LessonsError(f"{path}: weights_sha256 is missing")
-    for section in ("word_order", "batching"):
-        if not isinstance(data.get(section), dict):
-            raise LessonsError(f"{path}: section {section!r} is missing or not an object")
-    for key in WORD_ORDER_KEYS:
-        _fraction(data["word_order"].get(key), f"word_order.{key}", path)
-    batching = data["batching"]
-    for mode in BATCHING_MODES:
-        _fraction(batching.get(mode), f"batching.{mode}", path)
-    changed = batching.get("changed")
-    if not isinstance(changed, dict) or any(not isinstance(changed.get(m), int) or changed[m] < 0
-                                            for m in BATCHING_MODES[1:]):
-        raise LessonsError(f"{path}: batching.changed must give a count >= 0 for each of {', '.join(BATCHING_MODES[1:])}")
-    memory = data.get("memory")
-    if memory is not None:
-        if not isinstance(memory, dict):
-            raise LessonsError(f"{path}: memory must be an object or null")
-        distance, median = memory.get("distance"), memory.get("median")
-        if (not isinstance(distance, list) or not distance or not isinstance(median, list)
-                or len(distance) != len(median)):
-            raise LessonsError(f"{path}: memory.distance and memory.median must be lists of the same length")
-        for key in ("median", "backward"):
-            values = memory.get(key)
-            if values is None and key == "backward":
-                continue
-            if (not isinstance(values, list) or len(values) != len(distance) or
-                    any(not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0
-                        for v in values)):
-                raise LessonsError(f"{path}: memory.{key} must be {len(distance)} finite numbers >= 0")
+    """Check the structure the app relies on; raise LessonsError naming the file and the field."""
+    try:
+        _check_lessons(data, path)
+    except schema.SchemaError as exc:
+        raise LessonsError(str(exc)) from None
     return data
 
 

@@ -28,6 +28,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from .catalog import TRAIN_DATA
+from . import schema
 from .checkpoint import WEIGHTS_FILE, Checkpoint, CheckpointError, discover_checkpoints, load_or_report
 from .data import DataError, read_dataset
 from .tokenizer import file_sha256
@@ -162,12 +163,14 @@ class ProjectionError(CheckpointError):
 
 
 def load_projection(ckpt_dir: str | Path, directions: int | None = None,
-                    hidden_size: int | None = None) -> Projection | None:
+                    hidden_size: int | None = None, num_classes: int | None = None) -> Projection | None:
     """The stored projection of a checkpoint folder, or None when it has none (neither file exists).
 
-    A damaged one (either file missing, truncated, unreadable, or with arrays of the wrong shape)
-    raises `ProjectionError` naming the file. Given `directions` and `hidden_size` (the model's),
-    the stored arrays must match them: (H,) means, (H, 3) components, (N, 3) clouds, (N,) labels.
+    A damaged one (either file missing, truncated, unreadable, a field of projection.json with the
+    wrong type or range (`schema.check_projection_meta`), or arrays of the wrong shape) raises
+    `ProjectionError` naming the file. Given `directions` and `hidden_size` (the model's), the stored
+    arrays must match them: (H,) means, (H, 3) components, (N, 3) clouds, (N,) labels, and given
+    `num_classes`, every label must be a class index.
     """
     root = Path(ckpt_dir)
     meta_path, weights_path = root / PROJECTION_META, root / PROJECTION_WEIGHTS
@@ -189,13 +192,20 @@ def load_projection(ckpt_dir: str | Path, directions: int | None = None,
     if directions is not None and n_dirs != directions:
         raise ProjectionError(f"{meta_path}: fitted for {n_dirs} direction(s), the model has {directions}")
     try:
+        schema.check_projection_meta(meta, meta_path, n_dirs, N_COMPONENTS)
+    except schema.SchemaError as exc:
+        raise ProjectionError(str(exc)) from None
+    try:
         tensors = load_file(str(weights_path))  # safetensors: no pickle; SafetensorError on damage
     except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, ValueError: all mean "damaged"
         raise ProjectionError(f"{weights_path}: cannot read safetensors ({type(exc).__name__}: {exc}); "
                               "the file may be truncated") from None
     labels = tensors.get("labels")
-    if labels is None or labels.ndim != 1:
-        raise ProjectionError(f"{weights_path}: 'labels' must be a 1-D array")
+    if labels is None or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ProjectionError(f"{weights_path}: 'labels' must be a 1-D array of integers")
+    if num_classes is not None and labels.size and not (0 <= labels.min() and labels.max() < num_classes):
+        raise ProjectionError(f"{weights_path}: 'labels' must be class indices 0..{num_classes - 1}, "
+                              f"got {int(labels.min())}..{int(labels.max())}")
     means, comps, clouds = [], [], []
     for d in range(n_dirs):
         got = [tensors.get(f"d{d}.{k}") for k in ("mean", "components", "cloud")]

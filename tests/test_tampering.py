@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import numpy as safetensors_numpy
 from safetensors.torch import load_file, save_file
 
 from helpers import ROOT
@@ -75,6 +76,19 @@ def _swap_without_hash(folder: Path) -> None:
     edit_config(folder, _drop_tokenizer_hash)
 
 
+def edit_json(folder: Path, name: str, edit) -> None:
+    path = folder / name
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _relabel_projection(folder: Path) -> None:
+    tensors = safetensors_numpy.load_file(str(folder / "projection.safetensors"))
+    tensors["labels"][0] = 7  # a class the model does not have
+    safetensors_numpy.save_file(tensors, str(folder / "projection.safetensors"))
+
+
 def _retyped_weights(folder: Path) -> None:
     tensors = load_file(str(folder / "model.safetensors"))
     tensors["fc.bias"] = torch.full_like(tensors["fc.bias"], float("nan"))
@@ -116,6 +130,56 @@ CASES = [
     ("metrics-not-json", "gru", lambda f: (f / "metrics.json").write_text("{"), "metrics.json", "not valid JSON"),
     ("truncated-lessons", "gru", lambda f: truncate(f / "lessons.json"), "lessons.json", "not valid JSON"),
     ("lessons-wrong-shape", "gru", lambda f: (f / "lessons.json").write_text('{"format": 3}'), "lessons.json", ""),
+    # valid JSON with a wrong type, range or shape: refused at start-up, not when a view reads it
+    ("test-metrics-accuracy-text", "gru", lambda f: edit_json(f, "test_metrics.json", _set("accuracy", "high")),
+     "test_metrics.json", r"accuracy must be a number in 0\.\.1, got 'high'"),
+    ("test-metrics-five-row-confusion", "gru",
+     lambda f: edit_json(f, "test_metrics.json", lambda d: d["confusion"].append([0, 0, 0, 0])),
+     "test_metrics.json", r"confusion must be a list of 4 item\(s\)"),
+    ("test-metrics-ragged-confusion", "gru",
+     lambda f: edit_json(f, "test_metrics.json", lambda d: d["confusion"][2].pop()),
+     "test_metrics.json", r"confusion\[2\] must be a list of 4"),
+    ("test-metrics-precision-text", "gru",
+     lambda f: edit_json(f, "test_metrics.json", _set("per_class", "World", "precision", "good")),
+     "test_metrics.json", r"per_class\.World\.precision must be a number in 0\.\.1"),
+    ("projection-ratio-not-a-list", "gru",
+     lambda f: edit_json(f, "projection.json", _set("explained_variance_ratio", 5)),
+     "projection.json", r"explained_variance_ratio must be a list of 1 item\(s\), got 5"),
+    ("projection-ratio-above-one", "bilstm",
+     lambda f: edit_json(f, "projection.json", lambda d: d["explained_variance_ratio"][1].__setitem__(0, 5)),
+     "projection.json", r"explained_variance_ratio\[1\]\[0\] must be a number in 0\.\.1, got 5"),
+    ("projection-reference-rows-text", "gru",
+     lambda f: edit_json(f, "projection.json", _set("reference", "rows", "a thousand")),
+     "projection.json", r"reference\.rows must be an integer"),
+    ("projection-label-not-a-class", "gru", _relabel_projection, "projection.safetensors",
+     r"'labels' must be class indices 0\.\.3, got 0\.\.7"),
+    ("metrics-epochs-text", "gru", lambda f: edit_json(f, "metrics.json", _set("epochs", "twelve")),
+     "metrics.json", r"epochs must be a list"),
+    ("metrics-best-accuracy-text", "gru", lambda f: edit_json(f, "metrics.json", _set("best_val_accuracy", "best")),
+     "metrics.json", r"best_val_accuracy must be a number in 0\.\.1, got 'best'"),
+    ("metrics-epoch-loss-text", "gru",
+     lambda f: edit_json(f, "metrics.json", lambda d: d["epochs"][3].__setitem__("val_loss", "low")),
+     "metrics.json", r"epochs\[3\]\.val_loss must be a number >= 0"),
+    ("metrics-train-rows-text", "gru", lambda f: edit_json(f, "metrics.json", _set("data", "train_rows", "many")),
+     "metrics.json", r"data\.train_rows must be an integer >= 0, got 'many'"),
+    ("metrics-setting-not-scalar", "gru", lambda f: edit_json(f, "metrics.json", _set("settings", "lr", {"a": 1})),
+     "metrics.json", r"settings\.lr must be a string, number, true/false or null"),
+    ("metrics-best-epoch-not-trained", "gru", lambda f: edit_json(f, "metrics.json", _set("best_epoch", 40)),
+     "metrics.json", r"best_epoch must be one of the epochs listed \(1\.\.12\), got 40"),
+    ("config-bidirectional-text", "gru", lambda f: edit_config(f, _set("model", "bidirectional", "no")),
+     "config.json", r"model\.bidirectional must be true or false, got 'no'"),
+    ("config-duplicate-class-names", "gru", lambda f: edit_config(f, _set("class_names", 1, "World")),
+     "config.json", r"class_names must be a list of distinct names"),
+    ("lessons-batching-rows-text", "gru", lambda f: edit_json(f, "lessons.json", _set("batching", "n", "all")),
+     "lessons.json", r"batching\.n must be an integer >= 1, got 'all'"),
+    ("lessons-memory-count-missing", "gru",
+     lambda f: edit_json(f, "lessons.json", lambda d: d["memory"].pop("headlines")),
+     "lessons.json", r"memory\.headlines must be an integer >= 0, it is missing"),
+    ("selftest-missing", "gru", lambda f: (f / "selftest.json").unlink(), "selftest.json",
+     r"self-test record is missing.*python -m rnn_demo\.checkpoint --selftest"),
+    ("selftest-probability-text", "gru",
+     lambda f: edit_json(f, "selftest.json", lambda d: d["headlines"][2]["probabilities"].__setitem__(1, "high")),
+     "selftest.json", r"headlines\[2\]\.probabilities\[1\] must be a number in 0\.\.1, got 'high'"),
 ]
 
 
@@ -193,3 +257,32 @@ def test_projection_loader_checks_shapes_against_the_model(tmp_path):
     assert load_projection(root / "gru", directions=1, hidden_size=64) is not None
     with pytest.raises(ProjectionError, match=r"projection\.safetensors: d0\.mean has shape \(64,\), expected \(32,\)"):
         load_projection(root / "gru", directions=1, hidden_size=32)
+
+
+def test_another_models_lessons_json_is_named_and_left_out(tmp_path):
+    """Measured on other weights: the model serves, its test-set numbers are not shown, the file is named."""
+    from page import lesson_views
+
+    root = copy_checkpoints(tmp_path, HEALTHY, "gru")
+    shutil.copy(SHIPPED / "bilstm" / "lessons.json", root / "gru" / "lessons.json")
+    reg = registry.Registry(root)
+    assert sorted(reg.names) == ["gru", HEALTHY] and reg.problems == []  # the model itself still loads
+    borrowed = json.loads((SHIPPED / "bilstm" / "lessons.json").read_text())
+    table, notes = lesson_views.word_order_testset_table(reg)
+    assert "| gru | – | – |" in table
+    assert f"{100 * borrowed['word_order']['reversed_accuracy']:.2f}" not in table.split("| gru |")[1]
+    assert any("gru/lessons.json" in n.replace("\\", "/") for n in notes), notes
+    _, _, md = lesson_views.memory_view(reg, HEADLINE, "gru")
+    assert "gru/lessons.json" in md.replace("\\", "/")
+    assert "| gru |" not in md  # no stored memory curve shown for it
+
+
+def test_another_models_projection_is_named_and_not_used(tmp_path):
+    """Same shapes, other weights: the paths use the stand-in, and the note names the stale file."""
+    root = copy_checkpoints(tmp_path, HEALTHY, "lesson-lstm")
+    for name in ("projection.json", "projection.safetensors"):
+        shutil.copy(SHIPPED / "lesson-lstm-packed" / name, root / "lesson-lstm" / name)
+    reg = registry.Registry(root)
+    entry = reg.get("lesson-lstm")
+    assert entry.projection.meta.get("fallback") and len(entry.projection.clouds[0]) == 0
+    assert "lesson-lstm/projection.json was fitted for other weights" in entry.projection_note.replace("\\", "/")
