@@ -5,6 +5,8 @@
 // Loaded by the page head's loader (page/assets.py), which hands over its own Plotly: Gradio's
 // gr.Plot later replaces window.Plotly with another copy. Redraws use Plotly.react / relayout /
 // restyle on plots made once; window.rnnReaderState exposes the state to tests and the bench.
+// Every move of the stepper (and every new Read) is announced as a "rnn-reader-step" event on
+// `document` with {payload, step} (payload null: nothing to show), for views drawn by other modules.
 import * as R from "./reader.js";
 
 let P = null; // Plotly, as loaded by the head's loader
@@ -62,11 +64,13 @@ function cloudFor(model) {
 
 /** Draw every Read view for a new payload (null: clear them). */
 export async function draw(payload) {
+  state.drawStart = performance.now();
   stop();
   state.payload = payload && payload.model ? payload : null;
   const root = $("reader-stepper");
   document.querySelectorAll(".reader-view").forEach((n) => n.classList.toggle("reader-empty", !state.payload));
   if (!state.payload) {
+    document.dispatchEvent(new CustomEvent("rnn-reader-step", { detail: { payload: null, step: null } }));
     state.drawn += 1;
     if (root) root.dataset.drawn = String(state.drawn);
     return;
@@ -83,6 +87,7 @@ export async function draw(payload) {
   state.drawn += 1;
   root.dataset.drawn = String(state.drawn);
   $("reader-trajectory").dataset.headline = p.headline;
+  state.drawMs = performance.now() - state.drawStart;
 }
 
 function redrawAll() {
@@ -180,6 +185,8 @@ export function setStep(i) {
   if (P && $("reader-prefix")?.data) P.relayout("reader-prefix", { shapes: R.stepShapes(i + 1) });
   if (state.cellsDrawn && $("reader-cells")?.data) P.relayout("reader-cells", { shapes: R.stepShapes(i) });
   drawColumn(i);
+  // other views that follow the stepper (e.g. diagrams) listen for this; the payload is the Read's
+  document.dispatchEvent(new CustomEvent("rnn-reader-step", { detail: { payload: p, step: i } }));
   state.stepTimes.push(performance.now() - t0);
 }
 
