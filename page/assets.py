@@ -3,6 +3,8 @@
     /reader/plotly.js        Plotly, from the installed `plotly` package (the page draws its Read views with it)
     /reader/reader.js        web/reader.js: the drawing code the page shares with the in-browser widget
     /reader/page.js          page/static/reader_page.js: the Read tab's stepper and views
+    /reader/diagrams.js      page/static/diagrams.js: the lesson's diagrams (reader_page.js imports it)
+    /reader/strings-LANG.json  the diagrams' texts in one language (page/diagrams.py), fetched once
     /reader/cloud/NAME.json  a model's reference cloud and axes, fetched once per model and kept
 
 They are plain GET routes added to Gradio's FastAPI app (launch's app_kwargs), so no file path of
@@ -18,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .diagrams import strings_json
+from .i18n import languages
 from .registry import Registry
 from .reader import cloud_json
 
@@ -25,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "reader.js": ROOT / "web" / "reader.js",
     "page.js": Path(__file__).resolve().parent / "static" / "reader_page.js",
+    "diagrams.js": Path(__file__).resolve().parent / "static" / "diagrams.js",
 }
 PREFIX = "/reader"
 
@@ -39,10 +44,10 @@ def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
 
 
-def _script(body: bytes, immutable: bool = False) -> Response:
+def _script(body: bytes, immutable: bool = False, media: str = "text/javascript") -> Response:
     etag = _etag(body)
     cache = "public, max-age=86400" if immutable else "no-cache"  # our own scripts: revalidated (ETag)
-    return Response(body, media_type="text/javascript; charset=utf-8", headers={"ETag": etag, "Cache-Control": cache})
+    return Response(body, media_type=f"{media}; charset=utf-8", headers={"ETag": etag, "Cache-Control": cache})
 
 
 def routes(reg: Registry) -> list[Route]:
@@ -50,6 +55,9 @@ def routes(reg: Registry) -> list[Route]:
     plotly_js = plotly_path().read_bytes()
     scripts = {name: path.read_bytes() for name, path in SCRIPTS.items()}
     clouds = {name: json.dumps(cloud_json(reg.get(name)), separators=(",", ":")).encode() for name in reg.names}
+    # the diagrams' texts, one file per language, served and revalidated like the scripts
+    scripts.update({f"strings-{lang}.json": json.dumps(strings_json(lang), ensure_ascii=False).encode()
+                    for lang in languages()})
 
     async def plotly_route(request: Request) -> Response:
         return _script(plotly_js, immutable=True)
@@ -60,7 +68,7 @@ def routes(reg: Registry) -> list[Route]:
             return Response("not found", status_code=404, media_type="text/plain")
         if request.headers.get("if-none-match") == _etag(scripts[name]):
             return Response(status_code=304)
-        return _script(scripts[name])
+        return _script(scripts[name], media="application/json" if name.endswith(".json") else "text/javascript")
 
     async def cloud_route(request: Request) -> Response:
         name = request.path_params["name"]

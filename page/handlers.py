@@ -17,7 +17,7 @@ import gradio as gr
 
 from rnn_demo.catalog import EXAMPLES, default_model, lesson_order
 
-from . import card, i18n, lesson_views, links, views
+from . import card, i18n, lesson_views, links, packing_diagram, views
 from .inputs import MAX_CHARS, MAX_HEADLINES, InputError, split_headlines
 from .registry import Registry, UnknownModelError
 from .tabs import BY_NAME, TABS
@@ -65,9 +65,10 @@ class Handlers:
         return f"**{entry.name}**: {html.escape(card.describe(entry))} ({card.size_line(entry)})"
 
     def cell_args(self, model: str) -> dict:
-        """Layer/direction picker: translated labels, English values; hidden when there is one choice."""
+        """Layer/direction picker: translated labels, English values; hidden when there is one choice
+        (and empty for the bag of embeddings, which has no cell)."""
         choices = views.internals_choices(self.reg, model)
-        default = choices[-self.reg.get(model).ckpt.config.num_directions]
+        default = choices[-self.reg.get(model).ckpt.config.num_directions] if choices else None
         return dict(choices=[(views.internals_label(c), c) for c in choices], value=default, visible=len(choices) > 1)
 
     # ---- the Read tab
@@ -93,6 +94,11 @@ class Handlers:
     @localized
     def packing(self, text: str, k: float):
         return lesson_views.packing_view(self.reg, text, int(k))
+
+    @localized
+    def packing_drawing(self, text: str):
+        """The packing tab's drawing: the lesson's padded batch and the typed headlines, packed by torch."""
+        return packing_diagram.packing_json(self.reg, text)
 
     @localized
     def batching(self):

@@ -13,7 +13,7 @@ import numpy as np
 
 from rnn_demo import states
 
-from . import i18n
+from . import diagrams, i18n
 from .figures import CLASS_COLORS
 from .i18n import class_label
 from .registry import ModelEntry, Registry
@@ -179,6 +179,7 @@ def reader_payload(reg: Registry, headlines: list[str], model: str, choice: str 
         "watch": watch_sentence(prefix, tokens, list(entry.ckpt.class_names), cfg.is_recurrent),
         "paths": paths,
         "cells": cells_json(entry, tr, choice, steps),
+        "diagram": diagrams.diagram_json(entry, tr, steps, choice),  # the unrolled network (page/diagrams.py)
         "strings": strings(),
     }
 
