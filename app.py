@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from export.web import widget_index  # noqa: E402  (light: no onnx or torch import)
-from page import assets, i18n, lesson_views, reader, settings, tabs  # noqa: E402
+from page import assets, diagrams, i18n, lesson_views, packing_diagram, reader, settings, tabs  # noqa: E402
 from page.handlers import Handlers  # noqa: E402
 from page.registry import Registry  # noqa: E402
 from rnn_demo.catalog import EXAMPLES, MULTI_EXAMPLE, PACKING_EXAMPLE  # noqa: E402
@@ -106,6 +106,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             gr.Markdown(T("help.trajectory"))
             dims = gr.Radio(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
             gr.HTML(reader.TRAJECTORY_HTML, elem_id="trajectory", padding=False)
+            gr.HTML(diagrams.NETWORK_HTML, elem_id="network", padding=False)  # the unrolled network and its cell
             gr.Markdown(T("view.h_prefix"))
             gr.Markdown(T("help.prefix"))
             gr.HTML(reader.PREFIX_HTML, elem_id="prefix", padding=False)
@@ -143,6 +144,8 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             pads = gr.Slider(0, lesson_views.MAX_PADS, value=10, step=1, label=T("view.pads"), elem_id="pads")
             packing_plot = gr.Plot(show_label=False, elem_id="packing-plot")
             packing_table = gr.Markdown(elem_id="packing-table")
+            gr.HTML(packing_diagram.PACKING_HTML, elem_id="packing-diagram", padding=False)  # drawn by diagrams.js
+            packed = gr.JSON(visible=False, elem_id="packing-payload")
             gr.Markdown(T("view.h_batching"))
             gr.Markdown(T("help.batching"))
             batching_plot = gr.Plot(show_label=False, elem_id="batching-plot")
@@ -188,7 +191,9 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
     compare_btn.click(H.compare, [text, lang_box], compare_outputs, **private)
     packing_inputs, packing_outputs = [packing_text, pads, lang_box], [packing_plot, packing_table]
     pads.change(H.packing, packing_inputs, packing_outputs, trigger_mode="always_last", **private)
-    packing_text.submit(H.packing, packing_inputs, packing_outputs, **private)
+    pack_draw = dict(fn=None, inputs=[packed], js="(p) => window.rnnReader.ready.then(() => rnnDiagrams.drawPacking(p))")
+    packing_text.submit(H.packing, packing_inputs, packing_outputs, **private).then(
+        H.packing_drawing, [packing_text, lang_box], packed, **private).then(**pack_draw)
     order_inputs, order_outputs = [text, order_seed, lang_box], [order_plot, order_md]
     order_btn.click(H.word_order, order_inputs, order_outputs, **private)
     shuffle_btn.click(H.reshuffle, order_inputs, [order_seed, *order_outputs], **private)
@@ -208,6 +213,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
         H.open_tab_view, [tab_box, text, model, lang_box], [*compare_outputs, *order_outputs, *memory_outputs],
         **private).then(
         H.packing, packing_inputs, packing_outputs, **private).then(
+        H.packing_drawing, [packing_text, lang_box], packed, **private).then(**pack_draw).then(
         H.batching, [lang_box], [batching_plot, batching_md], **private)
 
     api_predict, api_analyze = H.api_functions()

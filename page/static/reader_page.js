@@ -8,6 +8,7 @@
 // Every move of the stepper (and every new Read) is announced as a "rnn-reader-step" event on
 // `document` with {payload, step} (payload null: nothing to show), for views drawn by other modules.
 import * as R from "./reader.js";
+import "./diagrams.js"; // the lesson's diagrams: they follow the "rnn-reader-step" events below
 
 let P = null; // Plotly, as loaded by the head's loader
 let base = "";
