@@ -51,13 +51,14 @@ def test_rows_hold_every_layer_and_direction_and_the_pickers_row_once(reg, model
     assert [(r["layer"], r["direction"]) for r in d["rows"]] == [
         (layer, direction) for layer in range(cfg.num_layers) for direction in range(cfg.num_directions)]
     chosen = [r for r in d["rows"] if r["cells"]]
-    assert len(chosen) == 1 and chosen[0]["values"] is None  # sent once: it is the cells view's hidden panel
+    assert len(chosen) == 1 and chosen[0]["hundredths"] is None  # sent once: it is the cells view's hidden panel
     name = f"layer {chosen[0]['layer'] + 1} {('forward', 'backward')[chosen[0]['direction']]}"
     assert name == payload["cells"]["choice"] == diagrams.chosen_row(entry, choice)
     hidden = next(p for p in payload["cells"]["panels"] if p["key"] == "hidden")["values"]
     for row in d["rows"]:
-        values = hidden if row["cells"] else row["values"]
+        values = hidden if row["cells"] else np.array(row["hundredths"]) / 100
         assert np.allclose(values, tr.cell_trace(row["layer"], row["direction"]).hidden, atol=5e-3)  # 2 decimals
+        assert row["cells"] or all(isinstance(v, int) for word in row["hundredths"] for v in word)
 
 
 def test_the_bags_row_is_its_embeddings_with_a_range_that_holds_them(reg):
@@ -65,9 +66,10 @@ def test_the_bags_row_is_its_embeddings_with_a_range_that_holds_them(reg):
     d = reader.reader_payload(reg, [HEADLINE], "bag-of-embeddings")["diagram"]
     assert d["kind"] == "bag" and d["layers"] == 0 and len(d["rows"]) == 1 and not d["rows"][0]["cells"]
     emb = reg.get("bag-of-embeddings").ckpt.model.embedding.weight[tr.ids].detach().numpy()
-    assert np.allclose(d["rows"][0]["values"], emb, atol=5e-3)
+    values = np.array(d["rows"][0]["hundredths"]) / 100
+    assert np.allclose(values, emb, atol=5e-3)
     lo, hi = d["range"]
-    assert lo == -hi and np.abs(d["rows"][0]["values"]).max() <= hi
+    assert lo == -hi and np.abs(values).max() <= hi
     assert d["readout"] == "The classifier reads the average embedding."
 
 

@@ -167,11 +167,13 @@ def test_the_bag_averages_its_words_with_no_arrow_between_them(server, browser):
     assert page.locator("#net-grid .net-arrow").count() == 0 and page.locator("#net-grid .net-box").count() == 12
     assert page.inner_text("#net-grid .net-average-label") == "average of the 3 words read so far → classifier"
     assert page.locator("#net-grid .net-box.in-average").count() == 3
-    before = page.evaluate("() => [...document.querySelectorAll('.net-average i')].map((i) => i.style.background)")
+    pixels = "() => { const c = document.querySelector('.net-average canvas'); return [c.width, c.height, c.toDataURL()]; }"
+    before = page.evaluate(pixels)
     page.focus("#stepper")
     page.keyboard.press("ArrowRight")
-    after = page.evaluate("() => [...document.querySelectorAll('.net-average i')].map((i) => i.style.background)")
-    assert "4 words" in page.inner_text("#net-grid .net-average-label") and after != before and len(after) == 64
+    after = page.evaluate(pixels)
+    assert "4 words" in page.inner_text("#net-grid .net-average-label")
+    assert after[:2] == before[:2] == [16, 4] and after[2] != before[2]  # 64 units, the new average painted
     assert "order" in page.inner_text("#net-help") and "no cell" in page.inner_text("#cell-title")
     page.close()
 

@@ -13,7 +13,7 @@ import * as R from "./reader.js";
 
 const base = new URL(".", import.meta.url); // /reader/, wherever the page is served or embedded
 const state = {
-  payload: null, step: 0, built: null, gate: null, boxes: [], arrows: [], words: [], average: null,
+  payload: null, step: 0, built: null, gate: null, boxes: [], arrows: [], words: [], average: null, geo: null, shown: null,
   stepTimes: [], buildTimes: [], strings: new Map(), loading: new Map(), packing: null, packTimes: [],
 };
 window.rnnDiagramsState = state;
@@ -71,7 +71,10 @@ function listen() {
     if (event.target.closest?.("#cells-section")) setTimeout(markHeatmaps, 250); // the heatmaps open drawn afresh
   });
   let frame = 0;
-  window.addEventListener("resize", () => { cancelAnimationFrame(frame); frame = requestAnimationFrame(markHeatmaps); });
+  window.addEventListener("resize", () => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => { markHeatmaps(); if (state.built) measureNetwork(); });
+  });
   document.addEventListener("keydown", (event) => {
     const gate = event.target.closest?.("#cell-svg [data-gate]");
     if (gate && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); pickGate(gate.dataset.gate); }
@@ -115,6 +118,9 @@ function build() {
   buildNetwork(p, d);
   buildCell(p);
   state.built = p;
+  state.shown = null;
+  measureNetwork();
+  requestAnimationFrame(markHeatmaps); // reader_page.js may have redrawn the heatmaps for this Read
 }
 
 function moveTo(step) {
@@ -132,20 +138,28 @@ const rowName = (layer, direction, layers) => {
   return layers > 1 ? `${S("layer", { n: layer + 1 })} · ${dir}` : dir;
 };
 
-/** A state as a strip of squares (one per unit), coloured as the cell view's column. */
+/** A state as a strip of squares (one per unit, rows of 16), coloured as the cell view's column: one
+ * canvas pixel per unit, scaled up by CSS, so a box is one element however many units it shows. */
 function strip(values, range) {
-  const node = el("span", "net-strip");
-  node.style.gridTemplateColumns = `repeat(${Math.min(STRIP_COLUMNS, values.length)}, 1fr)`;
-  for (const v of values) {
-    const sq = document.createElement("i");
-    sq.style.background = R.valueColour(v, range);
-    node.append(sq);
-  }
-  return node;
+  const canvas = document.createElement("canvas");
+  canvas.className = "net-strip";
+  canvas.width = Math.min(STRIP_COLUMNS, values.length) || 1;
+  canvas.height = Math.ceil(values.length / canvas.width) || 1;
+  paintStrip(canvas, values, range);
+  return canvas;
+}
+
+function paintStrip(canvas, values, range) {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  values.forEach((v, u) => {
+    ctx.fillStyle = R.valueColour(v, range);
+    ctx.fillRect(u % canvas.width, Math.floor(u / canvas.width), 1, 1);
+  });
 }
 
 function rowValues(p, row) {
-  if (row.values) return row.values;
+  if (row.hundredths) return row.hundredths.map((word) => word.map((v) => v / 100));
   return p.cells.panels.find((q) => q.key === "hidden").values; // the picker's row: sent once, in cells
 }
 
@@ -171,20 +185,23 @@ function buildNetwork(p, d) {
   };
   if (d.kind === "bag") {
     const avg = place(el("div", "net-average"), r, 3, 2 * n - 1);
+    const inner = el("div", "net-average-in"); // stays in view while the row scrolls
     const label = el("span", "net-average-label");
-    state.average = { node: avg, label, strip: strip(d.rows[0].values[0], d.range), means: runningMeans(d.rows[0].values) };
-    avg.append(label, state.average.strip);
+    const embeddings = rowValues(p, d.rows[0]);
+    state.average = { node: avg, label, strip: strip(embeddings[0], d.range), means: runningMeans(embeddings) };
+    inner.append(label, state.average.strip);
+    avg.append(inner);
     place(el("span", "net-label", "∑ / n"), r, 1);
     r += 1;
     connector();
-    addRow(d.rows[0].values, { label: S("embedding"), arrows: false, direction: 0, zoom: false });
+    addRow(embeddings, { label: S("embedding"), arrows: false, direction: 0, zoom: false, cell: false });
   } else {
     state.average = null;
     const order = [...d.rows].sort((a, b) => b.layer - a.layer || a.direction - b.direction); // top layer first
     order.forEach((row, k) => {
       if (k > 0 && row.layer !== order[k - 1].layer) connector();
       addRow(rowValues(p, row), { label: rowName(row.layer, row.direction, d.layers), arrows: true,
-                                  direction: row.direction, zoom: row.cells });
+                                  direction: row.direction, zoom: row.cells, cell: true });
     });
     connector();
   }
@@ -196,17 +213,18 @@ function buildNetwork(p, d) {
   });
   grid.replaceChildren(...cells);
 
-  function addRow(values, { label, arrows, direction, zoom }) {
+  function addRow(values, { label, arrows, direction, zoom, cell }) {
     place(el("span", "net-label", label), r, 1);
     const boxes = [];
     const links = [];
     for (let k = 0; k < n; k++) {
-      const box = place(el("button", "net-box"), r, boxCol(k));
+      const box = place(el("button", zoom ? "net-box zoomable" : "net-box"), r, boxCol(k));
       box.type = "button";
       box.dataset.i = String(k);
       box.title = S("box", { word: words[k], i: k + 1 });
       const head = el("span", "net-head");
-      head.append(el("span", "net-w", "W"), el("span", "net-s", `S${sub(k + 1)}`));
+      // a cell: the same weights W, and the state it passes on; the bag: the word's embedding e
+      head.append(el("span", "net-w", cell ? "W" : ""), el("span", "net-s", cell ? `S${sub(k + 1)}` : `e${sub(k + 1)}`));
       box.append(head, strip(values[k], d.range));
       boxes.push(box);
     }
@@ -232,32 +250,47 @@ function runningMeans(values) {
   return values.map((row, k) => row.map((v, u) => { sums[u] += v; return sums[u] / (k + 1); }));
 }
 
+/** The network's geometry, read once per Read (and on resize), so that a step reads no layout. */
+function measureNetwork() {
+  const scroller = $("net-scroll");
+  const first = state.boxes[0]?.boxes || [];
+  if (!scroller) return;
+  if (!scroller.dataset.bound) {
+    scroller.dataset.bound = "1";
+    scroller.addEventListener("scroll", () => { if (state.geo) state.geo.scroll = scroller.scrollLeft; }, { passive: true });
+  }
+  state.geo = { label: scroller.querySelector(".net-label")?.offsetWidth || 0, width: scroller.clientWidth,
+                lefts: first.map((b) => b.offsetLeft), box: first[0]?.offsetWidth || 0, scroll: scroller.scrollLeft };
+}
+
 function moveNetwork(p, step) {
+  const before = state.shown;
   state.boxes.forEach(({ boxes, direction, zoom }, r) => {
     boxes.forEach((box, k) => {
       box.classList.toggle("current", k === step);
       box.classList.toggle("read", direction === 0 ? k < step : k > step);
       box.classList.toggle("zoom", zoom && k === step);
-      box.setAttribute("aria-current", k === step ? "step" : "false");
     });
+    boxes[before]?.removeAttribute("aria-current");
+    boxes[step]?.setAttribute("aria-current", "step");
     state.arrows[r].forEach((a) => a.classList.toggle("current", Number(a.dataset.into) === step));
   });
   state.words.forEach((x, k) => x.classList.toggle("current", k === step));
+  state.shown = step;
   if (state.average) {
     const avg = state.average;
     avg.label.textContent = S("average", { n: step + 1 });
-    avg.strip.querySelectorAll("i").forEach((sq, u) => { sq.style.background = R.valueColour(avg.means[step][u], p.diagram.range); });
+    paintStrip(avg.strip, avg.means[step], p.diagram.range);
     state.boxes[0].boxes.forEach((box, k) => box.classList.toggle("in-average", k <= step));
   }
-  // keep the current box in view inside the diagram's own scroll (never the page's)
-  const box = state.boxes[0]?.boxes[step];
-  const scroller = $("net-scroll");
-  if (box && scroller) {
-    const label = scroller.querySelector(".net-label")?.offsetWidth || 0;
-    const left = box.offsetLeft - label - 8;
-    const right = box.offsetLeft + box.offsetWidth + 8;
-    if (left < scroller.scrollLeft || right > scroller.scrollLeft + scroller.clientWidth) {
-      scroller.scrollLeft = Math.max(0, box.offsetLeft - label - (scroller.clientWidth - label - box.offsetWidth) / 2);
+  // keep the current box in view inside the diagram's own scroll (never the page's), from the cached geometry
+  if (!state.geo || !state.geo.width) measureNetwork(); // built while its tab was hidden
+  const g = state.geo;
+  if (g && g.width && g.lefts.length) {
+    const x = g.lefts[step];
+    if (x - g.label - 8 < g.scroll || x + g.box + 8 > g.scroll + g.width) {
+      g.scroll = Math.max(0, x - g.label - (g.width - g.label - g.box) / 2);
+      $("net-scroll").scrollLeft = g.scroll;
     }
   }
 }
@@ -293,7 +326,7 @@ const LAYOUT = {
             ["cell_candidate", "c̃", "tanh", 192, 150], ["output_gate", "o", "σ", 252, 150]],
     ends: [["cell", "c", 22], ["hidden", "h", 202]],
     wires: ["M40 34 H322", "M72 124 V43", "M132 124 L156 99", "M192 124 L168 99", "M162 83 V43",
-            "M300 34 V74", "M300 94 V141", "M279 150 H291", "M300 159 V214 H322", "M40 214 H252",
+            "M300 34 V74", "M300 94 V141", "M280 150 H291", "M300 159 V214 H322", "M40 214 H252",
             "M72 214 V176", "M132 214 V176", "M192 214 V176", "M252 214 V176", "M56 250 V214"],
     ops: [["×", 72, 34], ["+", 162, 34], ["×", 162, 92], ["×", 300, 150]],
     boxes: [["tanh", 300, 84]],
@@ -318,7 +351,7 @@ const LAYOUT = {
     labels: [["S", "i−1", 2, 124], ["X", "i", 188, 254], ["H·S", "i−1", 56, 110], ["W·X", "i", 186, 204], ["S", "i", 328, 124]],
   },
 };
-const GATE_W = 54;
+const GATE_W = 56;
 const GATE_H = 52;
 
 /** A symbol with a subscript (SVG tspans shifted by dy: baseline-shift is drawn unevenly). */
@@ -348,7 +381,7 @@ function buildCell(p) {
   const kind = cells.kind;
   const layout = LAYOUT[kind];
   if (!EQUATIONS[kind][state.gate]) state.gate = null; // a gate of another kind of cell
-  const root = svg("svg", { viewBox: "0 0 380 262", class: `cell-drawing cell-${kind}`, role: "group" });
+  const root = svg("svg", { viewBox: "0 0 380 262", class: `cell-drawing kind-${kind}`, role: "group" });
   const arrowHead = svg("marker", { id: "cell-arrow", viewBox: "0 0 8 8", refX: 7, refY: 4, markerWidth: 6, markerHeight: 6, orient: "auto" });
   arrowHead.append(svg("path", { d: "M0 0 L8 4 L0 8 z", fill: "#555" }));
   const defs = svg("defs");
@@ -388,7 +421,7 @@ function buildCell(p) {
   for (const [key, symbol, y] of layout.ends) {
     const panel = panelOf(key);
     const g = svg("g", { class: "gate end", "data-gate": key, tabindex: 0, role: "button" });
-    g.append(svg("rect", { x: 322, y: y - 14, width: 56, height: 52, rx: 6 }));
+    g.append(svg("rect", { x: 321, y: y - 14, width: 58, height: 52, rx: 6 }));
     const head = subText({ x: 350, y: y + 2, "text-anchor": "middle", class: "gate-name" }, symbol, "t", 11);
     const mean = svg("text", { x: 350, y: y + 20, "text-anchor": "middle", class: "gate-mean" });
     const one = svg("text", { x: 350, y: y + 33, "text-anchor": "middle", class: "gate-unit" });
@@ -441,8 +474,7 @@ function moveCell(p, step) {
     part.meanValue = mean;
   }
   if (state.gate) showEquation(p, step);
-  markColumn();
-  markHeatmaps();
+  markColumn(); // the heatmap frame stays where it is: a step moves no subplot
 }
 
 /** Tap on a gate: its equation, its values at this word, and its row marked in the cell views. */
