@@ -11,7 +11,6 @@ import html
 import inspect
 import logging
 from pathlib import Path
-from urllib.parse import quote
 
 import gradio as gr
 
@@ -143,14 +142,14 @@ class Handlers:
             cell = self.cell_args(link.model)["value"]
             read_out = self.read_headlines.__wrapped__(self, shown, link.model, cell)
             head = (lang, link.model, dims, gr.Tabs(selected=BY_NAME[link.tab].elem_id), link.tab, notes, limits,
-                    *self.static_markdown(), samples, text, packing_text,
+                    *self.static_markdown(_app_root(request)), samples, text, packing_text,
                     link.k if link.k is not None else gr.skip())
         return (*head, *titles, *card_out, *read_out)
 
-    def static_markdown(self) -> tuple[str, str, str]:
-        """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n)."""
-        widget = (i18n.tr("app.widget_link", url=f"/gradio_api/file={quote(self.widget_index.as_posix())}")
-                  if self.widget_index is not None else "")
+    def static_markdown(self, root: str = "") -> tuple[str, str, str]:
+        """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n).
+        `root`: the app's public address, so the widget link works from a page that embeds the app."""
+        widget = i18n.tr("app.widget_link", url=f"{root}/widget/") if self.widget_index is not None else ""
         problems = (i18n.tr("app.not_loaded", problems="; ".join(html.escape(p) for p in self.reg.problems))
                     if self.reg.problems else "")
         api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model),
@@ -207,6 +206,17 @@ class Handlers:
         if len(model) > MAX_MODEL_NAME:
             raise _user_error(endpoint, f"unknown model (a {len(model):,}-character name); valid models: {valid}")
         return text or "", model
+
+
+def _app_root(request: gr.Request | None) -> str:
+    """The app's public address without a trailing slash (Gradio's own rule: proxies' forwarded host and
+    protocol, else the request's), or "" (links relative to the page) when it cannot be told."""
+    try:
+        from gradio.route_utils import get_root_url
+
+        return get_root_url(request.request, "/gradio_api/queue/join", None)
+    except Exception:  # noqa: BLE001 - no request (tests) or a Gradio change: relative links still work here
+        return ""
 
 
 def _user_error(endpoint: str, message: str) -> gr.Error:

@@ -53,6 +53,11 @@ def languages() -> list[str]:
     return sorted(locales(), key=lambda code: (code != DEFAULT, code))
 
 
+def names() -> dict[str, str]:
+    """{code: the language's name in that language} for the language switch, English first."""
+    return {code: locales()[code].get("lang.name", code) for code in languages()}
+
+
 def current() -> str:
     return _CURRENT.get()
 

@@ -141,6 +141,15 @@ def static(name: str, **values: str) -> str:
     return text
 
 
+def link_js(then: str) -> str:
+    """A browser-only handler over the view's components (model, text, packing text, k, lang, tab, dims):
+    page/static/link.js builds the link to what is on screen as `link`, then `then` runs."""
+    from .tabs import link_table
+
+    build = static("link.js", tabs=link_table())
+    return f"(...view) => {{ const link = ({build})(...view); {then} }}"
+
+
 def launch_options(i18n, head: str, routes: list | None = None) -> dict:
     """gr.Blocks.launch() keyword arguments: styles, theme, translations, upload refusal, sessions,
     and the app's own routes (page/assets.py), served before Gradio's."""
