@@ -194,10 +194,11 @@ STEPPER_HTML = """<div id="reader-stepper" class="reader-view">
 <p id="step-limit" class="step-limit"></p></div>"""
 TRAJECTORY_HTML = """<div id="reader-trajectory" class="reader-view">
 <div id="reader-legend" class="reader-legend"></div>
-<div id="reader-layers" class="layers"><div id="reader-cloud"></div><div id="reader-path"></div></div>
-<div id="reader-3d" hidden></div></div>"""
-PREFIX_HTML = """<div id="reader-prefix-box" class="reader-view"><div id="reader-prefix"></div></div>"""
+<div id="reader-layers" class="layers"><div id="reader-cloud"></div><div id="reader-path"></div></div></div>"""
+PREFIX_HTML = """<div id="reader-prefix-box" class="reader-view banded"><div id="reader-prefix"></div>
+<div id="prefix-band" class="step-band" hidden></div></div>"""
 COLUMN_HTML = """<div id="reader-column" class="reader-view">
 <p id="column-memory" class="column-memory"></p><p id="column-title" class="column-title"></p>
 <div id="column-strip" class="column-strip"></div><p id="column-changed" class="column-changed"></p></div>"""
-CELLS_HTML = """<div id="reader-cells" class="reader-view"></div>"""
+CELLS_HTML = """<div id="reader-cells-box" class="reader-view banded"><div id="reader-cells"></div>
+<div id="cells-band" class="step-band" hidden></div></div>"""
