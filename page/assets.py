@@ -91,16 +91,21 @@ def head() -> str:
   // the app's own address: a <gradio-app> on another page names it, else this page's
   const host = document.querySelector("gradio-app[src]");
   const base = new URL("reader/", host ? new URL(host.getAttribute("src"), document.baseURI) : document.baseURI);
+  const times = {};  // when each part arrived (ms since navigation), for bench/bench_page.py
   const plotly = new Promise((resolve, reject) => {
     const before = window.Plotly;
     const s = document.createElement("script");
     s.src = new URL("plotly.js", base).href;
-    s.onload = () => { const own = window.Plotly; if (before) window.Plotly = before; resolve(own); };
+    s.onload = () => { const own = window.Plotly; if (before) window.Plotly = before; times.plotly = performance.now(); resolve(own); };
     s.onerror = () => reject(new Error("reader/plotly.js could not be loaded"));
     document.head.append(s);
   });
-  const ready = plotly.then((P) => import(new URL("page.js", base).href).then((m) => { m.init(P, base.href); return m; }));
-  window.rnnReader = { ready, draw: (payload) => ready.then((m) => m.draw(payload)),
+  const ready = plotly.then((P) => import(new URL("page.js", base).href).then((m) => {
+    m.init(P, base.href);
+    times.ready = performance.now();
+    return m;
+  }));
+  window.rnnReader = { ready, times, draw: (payload) => ready.then((m) => m.draw(payload)),
                        call: (name, ...args) => ready.then((m) => m[name](...args)) };
 })();
 </script>"""

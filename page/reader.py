@@ -194,7 +194,8 @@ STEPPER_HTML = """<div id="reader-stepper" class="reader-view">
 <p id="step-limit" class="step-limit"></p></div>"""
 TRAJECTORY_HTML = """<div id="reader-trajectory" class="reader-view">
 <div id="reader-legend" class="reader-legend"></div>
-<div id="reader-layers" class="layers"><div id="reader-cloud"></div><div id="reader-path"></div></div></div>"""
+<div id="reader-layers" class="layers"><div id="reader-cloud"></div><canvas id="reader-canvas"></canvas>
+<div id="reader-path"></div></div></div>"""
 PREFIX_HTML = """<div id="reader-prefix-box" class="reader-view banded"><div id="reader-prefix"></div>
 <div id="prefix-band" class="step-band" hidden></div></div>"""
 COLUMN_HTML = """<div id="reader-column" class="reader-view">

@@ -54,6 +54,10 @@ def test_stepping_moves_marker_bars_and_word_with_no_request_and_no_new_plot(ser
     assert "Word 12 of 12" in page.inner_text("#step-label")
     before = page.evaluate(MARKER)
     assert len(before) == 2  # one ring per reading direction
+    painted = page.evaluate("""() => { const c = document.getElementById('reader-canvas');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+    assert painted > 2000  # the reference cloud, on its canvas
     bars_before = page.inner_text("#step-bars")
     page.evaluate(WATCH_NEW_PLOTS)
     requests = []
@@ -107,7 +111,7 @@ def test_play_walks_the_words_and_three_d_keeps_the_marker(server, browser):
     page.keyboard.press("ArrowRight")
     assert page.evaluate(marker) == ["bank", "bank"]
     # dragging turns the view: the cloud moves, the ring stays on its word
-    first = page.evaluate("document.getElementById('reader-cloud').data[0].x[0]")
+    first = page.evaluate("document.getElementById('reader-cloud').data.find((t) => t.mode === 'lines+text').x[1]")
     page.locator("#reader-layers").scroll_into_view_if_needed()
     box = page.locator("#reader-layers").bounding_box()
     page.mouse.move(box["x"] + 200, box["y"] + 150)
@@ -115,7 +119,7 @@ def test_play_walks_the_words_and_three_d_keeps_the_marker(server, browser):
     page.mouse.move(box["x"] + 320, box["y"] + 170, steps=4)
     page.mouse.up()
     page.wait_for_timeout(300)
-    assert page.evaluate("document.getElementById('reader-cloud').data[0].x[0]") != first
+    assert page.evaluate("document.getElementById('reader-cloud').data.find((t) => t.mode === 'lines+text').x[1]") != first
     assert page.evaluate(marker) == ["bank", "bank"]
     # the link carries the word
     page.click("#link-btn")

@@ -119,6 +119,57 @@ export function cloudTraces(cloud, D, sized = false) {
   return data;
 }
 
+/**
+ * The reference cloud painted on a canvas laid over the axes of `gd` (a plot drawn with
+ * trajectoryLayout and no cloud traces): a thousand SVG points per panel cost the first Read a few
+ * hundred milliseconds; a canvas costs a few. Same colours, shapes and transparency as cloudTraces;
+ * `sized`: points nearer the viewer larger (the turned 3-D view).
+ */
+export function paintCloud(canvas, gd, cloud, D, sized = false) {
+  const fl = gd && gd._fullLayout;
+  if (!fl) return;
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(fl.width * dpr);
+  canvas.height = Math.round(fl.height * dpr);
+  canvas.style.width = `${fl.width}px`;
+  canvas.style.height = `${fl.height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, fl.width, fl.height);
+  ctx.globalAlpha = 0.35;
+  for (let d = 0; d < D; d++) {
+    const xa = fl[d === 0 ? "xaxis" : `xaxis${d + 1}`];
+    const ya = fl[d === 0 ? "yaxis" : `yaxis${d + 1}`];
+    if (!xa || !ya || !xa.l2p) continue;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(xa._offset, ya._offset, xa._length, ya._length);
+    ctx.clip();
+    const points = cloud.directions[d].cloud;
+    const sizes = sized ? depthSizes(points) : null;
+    points.forEach((p, i) => {
+      const c = cloud.labels[i] % PALETTE.length;
+      const x = xa._offset + xa.l2p(p[0]);
+      const y = ya._offset + ya.l2p(p[1]);
+      const r = (sizes ? sizes[i] : 5) / 2;
+      ctx.fillStyle = PALETTE[c];
+      ctx.beginPath();
+      if (c === 0) ctx.arc(x, y, r, 0, 2 * Math.PI);
+      else if (c === 1) ctx.rect(x - r * 0.9, y - r * 0.9, 1.8 * r, 1.8 * r);
+      else if (c === 2) { ctx.moveTo(x, y - 1.3 * r); ctx.lineTo(x + 1.3 * r, y); ctx.lineTo(x, y + 1.3 * r); ctx.lineTo(x - 1.3 * r, y); }
+      else { ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.1 * r, y + 0.8 * r); ctx.lineTo(x - 1.1 * r, y + 0.8 * r); }
+      ctx.fill();
+    });
+    ctx.restore();
+  }
+}
+
+/** One empty trace per panel: Plotly lays out only the axes some trace uses (paintCloud needs them). */
+export function panelTraces(D) {
+  return Array.from({ length: D }, (_, d) => ({ type: "scatter", mode: "markers", x: [], y: [], hoverinfo: "skip",
+                                                 xaxis: `x${d === 0 ? "" : d + 1}`, yaxis: `y${d === 0 ? "" : d + 1}` }));
+}
+
 const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /** Every path: a line with a dot per word, ○ at its first word and ★ at its last (per reading direction). */

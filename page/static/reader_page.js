@@ -63,8 +63,19 @@ function cloudFor(model) {
   return state.clouds.get(model);
 }
 
-/** Draw every Read view for a new payload (null: clear them). */
+/** Draw every Read view for a new payload (null: clear them). A failure is kept in state.error
+ * (and logged): the page's own answer above still stands. */
 export async function draw(payload) {
+  try {
+    await drawViews(payload);
+    state.error = null;
+  } catch (err) {
+    state.error = String(err && err.stack ? err.stack : err);
+    console.error("rnn_demo: drawing the Read views failed", err);
+  }
+}
+
+async function drawViews(payload) {
   state.drawStart = performance.now();
   stop();
   state.payload = payload && payload.model ? payload : null;
@@ -89,6 +100,7 @@ export async function draw(payload) {
   root.dataset.drawn = String(state.drawn);
   $("reader-trajectory").dataset.headline = p.headline;
   state.drawMs = performance.now() - state.drawStart;
+  if (state.drawn === 1) state.firstDrawn = { start: state.drawStart, end: performance.now() };
 }
 
 function redrawAll() {
@@ -228,9 +240,10 @@ function drawTrajectory() {
   state.geo = geo;
   flat.style.height = `${R.trajectoryHeight(geo)}px`;
   if (!same || !$("reader-cloud").data) {
-    const cloudData = R.cloudTraces(shown.cloud, geo.D, three);
-    if (three) cloudData.push(...R.axisTraces(state.cloud, shown.axes, words()));
-    P.react("reader-cloud", cloudData, R.trajectoryLayout(shown.cloud, geo, true, words()), R.PLOT_CONFIG);
+    // axes (and the 3-D view's arrows) by Plotly; the cloud's points on the canvas above them
+    const axes = [...R.panelTraces(geo.D), ...(three ? R.axisTraces(state.cloud, shown.axes, words()) : [])];
+    P.react("reader-cloud", axes, R.trajectoryLayout(shown.cloud, geo, true, words()), R.PLOT_CONFIG);
+    R.paintCloud($("reader-canvas"), $("reader-cloud"), shown.cloud, geo.D, three);
   }
   P.react("reader-path", R.pathTraces(geo, { meanPooling: p.pooling === "mean", text: words() }),
           R.trajectoryLayout(shown.cloud, geo, false, words()), R.PLOT_CONFIG);
