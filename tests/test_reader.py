@@ -95,7 +95,7 @@ def test_memory_sentences_name_the_unit_or_the_missing_gate(reg):
     assert "update gate" in reader.memory_sentence("gru", found, tokens)
     assert "no gate" in reader.memory_sentence("rnn", None, tokens)
     with language("ko"):
-        assert "유닛 3" in reader.memory_sentence("lstm", found, tokens) and "망각 게이트" in reader.memory_sentence("lstm", found, tokens)
+        assert "유닛은 3번" in reader.memory_sentence("lstm", found, tokens) and "망각 게이트" in reader.memory_sentence("lstm", found, tokens)
         assert "게이트가 없습니다" in reader.memory_sentence("rnn", None, tokens)
 
 

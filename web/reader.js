@@ -328,7 +328,7 @@ export function prefixFigure({ positions, labels, prefix, classNames, text, widt
     hovertemplate: `${name} %{y:.1%} · %{customdata}<extra></extra>`,
   }));
   const layout = {
-    height: 300, margin: { l: 56, r: 12, t: 30, b: 90 }, font: { size: 12 },
+    height: 300, margin: { l: 64, r: 12, t: 30, b: 90 }, font: { size: 12 },
     xaxis: { tickmode: "array", tickvals: positions, ticktext: thinLabels(labels.map(esc), width),
              tickangle: positions.length > 8 ? -45 : 0, title: { text: text.word }, automargin: false, fixedrange: true },
     yaxis: { range: [0, 1.02], tickformat: ".0%", title: { text: text.probability }, fixedrange: true },
@@ -341,9 +341,10 @@ export function prefixFigure({ positions, labels, prefix, classNames, text, widt
 
 /** Word labels on an axis: every k-th one once they would overlap (~14 px a label at -45°). */
 function thinLabels(labels, width) {
-  const room = Math.max(1, Math.floor((width || 600) / 14));
+  const room = Math.max(1, Math.floor((width || 600) / (width < 500 ? 26 : 16)));
   const every = Math.ceil(labels.length / room);
-  return every <= 1 ? labels : labels.map((w, i) => (i % every === 0 ? w : ""));
+  const cut = (w) => (w.length > 12 ? `${w.slice(0, 11)}…` : w);
+  return labels.map((w, i) => (i % every === 0 ? cut(w) : ""));
 }
 
 // ---------------------------------------------------------------- the cell: heatmaps and one column
