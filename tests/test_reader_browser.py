@@ -75,6 +75,7 @@ def test_stepping_moves_marker_bars_and_word_with_no_request_and_no_new_plot(ser
     assert after != before and after[0][1] == "to" and after[1][1] == "to"
     assert page.inner_text("#step-bars") != bars_before and "%" in page.inner_text("#step-bars")
     assert page.inner_text("#step-words .current") == "to"
+    assert page.inner_text("#importance .chip.current").startswith("to")  # the word's importance chip too
     assert "“to”" in page.inner_text("#step-after") and "“to”" in page.inner_text("#column-changed")
     # the prediction-as-it-reads plot and the heatmaps mark the same word
     assert page.evaluate("document.getElementById('prefix-band').dataset.x") == "9"  # word 9, 1-based axis

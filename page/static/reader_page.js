@@ -197,6 +197,7 @@ export function setStep(i) {
     b.classList.toggle("read", k < i);
     b.setAttribute("aria-pressed", String(k === i));
   });
+  document.querySelectorAll("#importance .importance .chip").forEach((chip, k) => chip.classList.toggle("current", k === i));
   $("step-after").textContent = S("after", { word: p.tokens[i] });
   const bars = $("step-bars");
   bars.classList.toggle("muted", !p.answerable);
