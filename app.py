@@ -213,7 +213,9 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
 
 # Overload policy (page/settings.py, docs/app.md): at most RNN_DEMO_CONCURRENCY requests of one event
 # at a time and RNN_DEMO_QUEUE_SIZE waiting in all; beyond that a request is refused at once.
-demo.queue(default_concurrency_limit=settings.concurrency(), max_size=settings.queue_size())
+# api_open=False: /gradio_api/run/... and /gradio_api/api/... refuse queued events instead of running
+# them outside the queue; request bodies over RNN_DEMO_MAX_BODY_KB get 413 (settings.BodyLimit).
+demo.queue(default_concurrency_limit=settings.concurrency(), max_size=settings.queue_size(), api_open=False)
 LAUNCH_OPTIONS = settings.launch_options(I18N, i18n.head_script())
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import gradio as gr
 
 from rnn_demo.catalog import EXAMPLES, default_model, lesson_order
 
-from . import card, figures, i18n, lesson_views, links, views
+from . import card, figures, i18n, lesson_views, links, settings, views
 from .inputs import MAX_CHARS, MAX_HEADLINES, InputError, split_headlines
 from .registry import Registry, UnknownModelError
 from .tabs import BY_NAME, TABS
@@ -195,22 +195,26 @@ class Handlers:
         """(predict, analyze) for gr.api: checked arguments, expected errors as one log line each."""
         default = self.default_model
 
-        def predict(text: str, model: str = default) -> dict:
+        def predict(text: str, model: str = default, request: gr.Request = None) -> dict:
             """Class probabilities {class: probability} for one headline (the first line of `text`)."""
-            text, model = self._checked("predict", text, model)
             try:
+                text, model = self._checked("predict", text, model)
                 return views.predict(self.reg, text, model)
             except (InputError, UnknownModelError) as exc:
                 raise _user_error("predict", str(exc)) from None
+            finally:  # the call's session (with its text) is not kept: see settings.forget_session
+                settings.forget_session(request)
 
-        def analyze(text: str, model: str = default) -> dict:
+        def analyze(text: str, model: str = default, request: gr.Request = None) -> dict:
             """Tokens, probabilities, per-token (prefix) probabilities, projected trajectory, word
             importances, memory and word order for the first headline."""
-            text, model = self._checked("analyze", text, model)
             try:
+                text, model = self._checked("analyze", text, model)
                 return views.analyze(self.reg, text, model)
             except (InputError, UnknownModelError) as exc:
                 raise _user_error("analyze", str(exc)) from None
+            finally:
+                settings.forget_session(request)
 
         return predict, analyze
 
