@@ -18,6 +18,7 @@ import gradio as gr  # noqa: E402
 
 from export.web import widget_index  # noqa: E402  (light: no onnx or torch import)
 from page import i18n, lesson_views, settings, tabs  # noqa: E402
+from page.choices import Choice, Options  # noqa: E402
 from page.handlers import Handlers  # noqa: E402
 from page.registry import Registry  # noqa: E402
 from rnn_demo.catalog import EXAMPLES, MULTI_EXAMPLE, PACKING_EXAMPLE  # noqa: E402
@@ -72,7 +73,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
         gr.Markdown(T("primer.body"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            model = gr.Dropdown([(n, n) for n in H.models], value=DEFAULT, label=T("app.model"), elem_id="model")
+            model = Choice([(n, n) for n in H.models], value=DEFAULT, label=T("app.model"), elem_id="model")
             model_info = gr.Markdown(H.model_info(DEFAULT), elem_id="model-info")
             text = gr.Textbox(value=EXAMPLES[0], lines=3, max_lines=12, label=T("app.headlines"),
                               placeholder=T("app.placeholder"), elem_id="headlines")
@@ -101,7 +102,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
                                  elem_id="table", column_widths=["48px", "38%"])
             gr.Markdown(T("view.h_trajectory"))
             gr.Markdown(T("help.trajectory"))
-            dims = gr.Radio(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
+            dims = Options(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
             trajectory = gr.Plot(label=T("view.h_trajectory"), show_label=False, elem_id="trajectory")
             gr.Markdown(T("view.h_prefix"))
             gr.Markdown(T("help.prefix"))
@@ -112,7 +113,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             gr.Markdown(T("view.h_cells"))
             gr.Markdown(T("help.cells"))
             with gr.Accordion(T("app.cells_show"), open=False, elem_id="cells-section") as cells_section:
-                cells = gr.Dropdown(**H.cell_args(DEFAULT), label=T("app.cells"), elem_id="cells")
+                cells = Choice(**H.cell_layout_args(), label=T("app.cells"), elem_id="cells")  # every model's choices
                 internals = gr.Plot(label=T("view.h_cells"), show_label=False, elem_id="internals")
         with new_tab("compare") as tab["compare"]:
             gr.Markdown(T("view.h_compare"))

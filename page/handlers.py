@@ -74,6 +74,15 @@ class Handlers:
         default = choices[-self.reg.get(model).ckpt.config.num_directions]
         return dict(choices=[(views.internals_label(c), c) for c in choices], value=default, visible=len(choices) > 1)
 
+    def cell_layout_args(self) -> dict:
+        """The picker as laid out: the default model's value and visibility, but every model's
+        choices, so a session rebuilt from the layout (Gradio evicted it) accepts any model's value."""
+        args = self.cell_args(self.default_model)
+        every = [c for m in self.models for c in views.internals_choices(self.reg, m)]
+        args["choices"] = [(views.internals_label(c), c) for c in sorted(set(every), key=lambda c: (
+            int(c.split()[1]), c.split()[2] != "forward"))]
+        return args
+
     # ---- the Read tab
 
     @localized

@@ -281,3 +281,46 @@ def test_api_calls_leave_no_request_text_in_gradio_sessions():
     probe = json.loads(line[0][6:])
     assert probe["with_text"] == 0, probe
 
+
+def page_event(url: str, out_id: str, in_id: str):
+    """The page's event that reads the input `in_id` and writes `out_id` (elem ids), as
+    (fn_index, its input elem ids, a function that runs it in a session and returns the answer)."""
+    config = httpx.get(url + "config", timeout=30).json()
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    dep = next(d for d in config["dependencies"]
+               if any(elem.get(o) == out_id for o in d["outputs"]) and any(elem.get(i) == in_id for i in d["inputs"]))
+
+    def run(values: dict, session_hash: str) -> dict:
+        data = [values.get(elem.get(i)) for i in dep["inputs"]]
+        with httpx.Client(base_url=url, timeout=120) as http:
+            r = http.post("gradio_api/queue/join", json={"data": data, "fn_index": dep["id"], "session_hash": session_hash,
+                                                         "trigger_id": None, "event_data": None})
+            r.raise_for_status()
+            with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session_hash}) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        msg = json.loads(line[5:])
+                        if msg.get("msg") == "process_completed":
+                            return msg
+        raise AssertionError("no answer")
+
+    return dep["id"], [elem.get(i) for i in dep["inputs"]], run
+
+
+def test_a_value_gradio_refuses_is_one_log_line_without_traceback(app):
+    """A model, projection or layer that is not among the choices: Gradio refuses it before the
+    handler runs; the log says so in one line each, and the page gets the message."""
+    _, inputs, read = page_event(app.url, "answer", "cells")
+    assert {"headlines", "model", "dims", "cells"} <= set(inputs), inputs
+    good = {"headlines": "Stocks fall", "model": SHIPPED[0], "dims": "2-D", "cells": None, "cells-open": "0",
+            "lang-state": "en"}
+    assert read(good, "refuse-0")["success"] is True
+    for i, (name, value) in enumerate([("model", "![p](http://evil.example/x.png)"), ("dims", "4-D"),
+                                       ("cells", "layer 9 sideways")]):
+        msg = read({**good, name: value}, f"refuse-{i + 1}")
+        assert msg["success"] is False and "not in the list of choices" in str(msg["output"]), msg
+    log = app.text()
+    assert "Traceback" not in log, log[-3000:]
+    for name, value in [("model", "![p](http://evil.example/x.png)"), ("dims", "4-D"), ("cells", "layer 9 sideways")]:
+        lines = [x for x in log.splitlines() if f"refused a value for the {name} input" in x]
+        assert len(lines) == 1 and value in lines[0], (name, lines)
