@@ -161,7 +161,7 @@ class Handlers:
         text = link.text if link.text is not None else gr.skip()
         packing_text = link.text if link.text is not None and BY_NAME[link.tab].text == "packing" else gr.skip()
         with i18n.language(lang):
-            notes = "\n".join(f"- {html.escape(i18n.tr(key, **values))}" for key, values in link.notes)
+            notes = links.notes_markdown(link.notes)  # the URL's values as plain text
             limits = i18n.tr("app.limits", headlines=MAX_HEADLINES, chars=f"{MAX_CHARS:,}")
             # Tab titles and the examples' captions: gr.I18n alone leaves them in the browser's first
             # language when ?lang= switches it after start-up, so they are also sent in the page's language.

@@ -282,13 +282,14 @@ def test_api_calls_leave_no_request_text_in_gradio_sessions():
     assert probe["with_text"] == 0, probe
 
 
-def page_event(url: str, out_id: str, in_id: str):
-    """The page's event that reads the input `in_id` and writes `out_id` (elem ids), as
+def page_event(url: str, out_id: str, in_id: str | None):
+    """The page's event that reads the input `in_id` (None: any) and writes `out_id` (elem ids), as
     (fn_index, its input elem ids, a function that runs it in a session and returns the answer)."""
     config = httpx.get(url + "config", timeout=30).json()
     elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
     dep = next(d for d in config["dependencies"]
-               if any(elem.get(o) == out_id for o in d["outputs"]) and any(elem.get(i) == in_id for i in d["inputs"]))
+               if any(elem.get(o) == out_id for o in d["outputs"])
+               and (in_id is None or any(elem.get(i) == in_id for i in d["inputs"])))
 
     def run(values: dict, session_hash: str) -> dict:
         data = [values.get(elem.get(i)) for i in dep["inputs"]]
