@@ -219,7 +219,7 @@ def test_a_chunked_body_over_the_limit_is_refused_with_413_while_it_streams(app)
     assert "refused POST /gradio_api/queue/join: request body over" in app.text()
 
 
-def _call(url: str, endpoint: str, data: list) -> tuple[int, str]:
+def http_call(url: str, endpoint: str, data: list) -> tuple[int, str]:
     """POST /gradio_api/call/<endpoint> and read its event stream: (HTTP status, last event's data)."""
     with httpx.Client(base_url=url, timeout=120) as http:
         r = http.post(f"gradio_api/call/{endpoint}", json={"data": data})
@@ -237,7 +237,7 @@ def test_the_largest_page_request_fits_under_the_limit(app):
     """32 headlines of 2,000 characters, in Korean (3 bytes each in UTF-8): 192 KB, served."""
     text = "\n".join(f"{i} " + "뉴" * 1997 for i in range(32))
     assert 180_000 < len(text.encode()) < MAX_BODY
-    status, payload = _call(app.url, "predict", [text, SHIPPED[0]])
+    status, payload = http_call(app.url, "predict", [text, SHIPPED[0]])
     assert status == 200 and '"World"' in payload, payload[:300]
 
 

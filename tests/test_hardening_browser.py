@@ -12,7 +12,7 @@ import pytest
 
 from helpers import AppServer
 from test_browser import SHIPPED, _plot_ready, browser, pytestmark  # noqa: F401  (same skips and fixtures)
-from test_hardening import _call, page_event, port_in_range
+from test_hardening import http_call, page_event, port_in_range
 
 SESSIONS = 16
 LOCAL = "127.0.0.1"
@@ -56,7 +56,7 @@ def test_read_works_after_a_classroom_of_other_sessions(server, browser):
     assert _read(page, "Markets rally as central bank signals rate cuts") == ""
 
     def api(i: int) -> int:
-        return _call(server.url, "predict", [f"Headline number {i} about stocks", "bilstm-2layer"])[0]
+        return http_call(server.url, "predict", [f"Headline number {i} about stocks", "bilstm-2layer"])[0]
 
     with ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(api, range(300)))
