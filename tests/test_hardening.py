@@ -117,6 +117,12 @@ def test_uploads_are_refused(app):
     assert r.status_code == 403 and "no file uploads" in r.text
 
 
+def test_session_links_are_not_written(app):
+    """Gradio's /deep_link wrote the named session's components to a new file on every call."""
+    r = httpx.get(app.url + "gradio_api/deep_link", params={"session_hash": "anyone"}, timeout=10)
+    assert r.status_code == 403 and "?model=" in r.text
+
+
 def test_telemetry_is_off_unless_turned_on():
     code = ("import os; os.environ.pop('GRADIO_ANALYTICS_ENABLED', None); import app; "
             "from gradio import analytics; print('enabled', analytics.analytics_enabled())")
