@@ -18,6 +18,7 @@ import gradio as gr  # noqa: E402
 
 from export.web import widget_index  # noqa: E402  (light: no onnx or torch import)
 from page import assets, i18n, lesson_views, reader, settings, tabs  # noqa: E402
+from page.choices import Choice, Options  # noqa: E402
 from page.handlers import Handlers  # noqa: E402
 from page.registry import Registry  # noqa: E402
 from rnn_demo.catalog import EXAMPLES, MULTI_EXAMPLE, PACKING_EXAMPLE  # noqa: E402
@@ -71,7 +72,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
         gr.Markdown(T("primer.body"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            model = gr.Dropdown([(n, n) for n in H.models], value=DEFAULT, label=T("app.model"), elem_id="model")
+            model = Choice([(n, n) for n in H.models], value=DEFAULT, label=T("app.model"), elem_id="model")
             model_info = gr.Markdown(H.model_info(DEFAULT), elem_id="model-info")
             text = gr.Textbox(value=EXAMPLES[0], lines=3, max_lines=12, label=T("app.headlines"),
                               placeholder=T("app.placeholder"), elem_id="headlines")
@@ -104,7 +105,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             gr.HTML(reader.STEPPER_HTML, elem_id="stepper-box", padding=False)
             gr.Markdown(T("view.h_trajectory"))
             gr.Markdown(T("help.trajectory"), elem_classes=["help"])
-            dims = gr.Radio(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
+            dims = Options(["2-D", "3-D"], value="2-D", label=T("app.projection"), elem_id="dims")
             gr.HTML(reader.TRAJECTORY_HTML, elem_id="trajectory", padding=False)
             gr.Markdown(T("view.h_prefix"))
             gr.Markdown(T("help.prefix"), elem_classes=["help"])
@@ -116,7 +117,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
             gr.Markdown(T("help.cells"), elem_classes=["help"])
             gr.HTML(reader.COLUMN_HTML, elem_id="column", padding=False)
             with gr.Accordion(T("app.cells_show"), open=False, elem_id="cells-section") as cells_section:
-                cells = gr.Dropdown(**H.cell_args(DEFAULT), label=T("app.cells"), elem_id="cells")
+                cells = Choice(**H.cell_layout_args(), label=T("app.cells"), elem_id="cells")  # every model's choices
                 gr.HTML(reader.CELLS_HTML, elem_id="internals", padding=False)
             payload = gr.JSON(visible=False, elem_id="reader-payload")  # what the browser draws from
         with new_tab("compare") as tab["compare"]:
@@ -219,7 +220,9 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
 
 # Overload policy (page/settings.py, docs/app.md): at most RNN_DEMO_CONCURRENCY requests of one event
 # at a time and RNN_DEMO_QUEUE_SIZE waiting in all; beyond that a request is refused at once.
-demo.queue(default_concurrency_limit=settings.concurrency(), max_size=settings.queue_size())
+# api_open=False: /gradio_api/run/... and /gradio_api/api/... refuse queued events instead of running
+# them outside the queue; request bodies over RNN_DEMO_MAX_BODY_KB get 413 (settings.BodyLimit).
+demo.queue(default_concurrency_limit=settings.concurrency(), max_size=settings.queue_size(), api_open=False)
 LAUNCH_OPTIONS = settings.launch_options(I18N, i18n.head_script() + assets.head(), assets.routes(REGISTRY, WIDGET_INDEX))
 
 if __name__ == "__main__":

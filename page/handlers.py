@@ -16,7 +16,7 @@ import gradio as gr
 
 from rnn_demo.catalog import EXAMPLES, default_model, lesson_order
 
-from . import card, i18n, lesson_views, links, views
+from . import card, i18n, lesson_views, links, settings, views
 from .inputs import MAX_CHARS, MAX_HEADLINES, InputError, split_headlines
 from .registry import Registry, UnknownModelError
 from .tabs import BY_NAME, TABS
@@ -68,6 +68,15 @@ class Handlers:
         choices = views.internals_choices(self.reg, model)
         default = choices[-self.reg.get(model).ckpt.config.num_directions]
         return dict(choices=[(views.internals_label(c), c) for c in choices], value=default, visible=len(choices) > 1)
+
+    def cell_layout_args(self) -> dict:
+        """The picker as laid out: the default model's value and visibility, but every model's
+        choices, so a session rebuilt from the layout (Gradio evicted it) accepts any model's value."""
+        args = self.cell_args(self.default_model)
+        every = [c for m in self.models for c in views.internals_choices(self.reg, m)]
+        args["choices"] = [(views.internals_label(c), c) for c in sorted(set(every), key=lambda c: (
+            int(c.split()[1]), c.split()[2] != "forward"))]
+        return args
 
     # ---- the Read tab
 
@@ -130,7 +139,7 @@ class Handlers:
         text = link.text if link.text is not None else gr.skip()
         packing_text = link.text if link.text is not None and BY_NAME[link.tab].text == "packing" else gr.skip()
         with i18n.language(lang):
-            notes = "\n".join(f"- {html.escape(i18n.tr(key, **values))}" for key, values in link.notes)
+            notes = links.notes_markdown(link.notes)  # the URL's values as plain text
             limits = i18n.tr("app.limits", headlines=MAX_HEADLINES, chars=f"{MAX_CHARS:,}")
             # Tab titles and the examples' captions: gr.I18n alone leaves them in the browser's first
             # language when ?lang= switches it after start-up, so they are also sent in the page's language.
@@ -173,22 +182,26 @@ class Handlers:
         """(predict, analyze) for gr.api: checked arguments, expected errors as one log line each."""
         default = self.default_model
 
-        def predict(text: str, model: str = default) -> dict:
+        def predict(text: str, model: str = default, request: gr.Request = None) -> dict:
             """Class probabilities {class: probability} for one headline (the first line of `text`)."""
-            text, model = self._checked("predict", text, model)
             try:
+                text, model = self._checked("predict", text, model)
                 return views.predict(self.reg, text, model)
             except (InputError, UnknownModelError) as exc:
                 raise _user_error("predict", str(exc)) from None
+            finally:  # the call's session (with its text) is not kept: see settings.forget_session
+                settings.forget_session(request)
 
-        def analyze(text: str, model: str = default) -> dict:
+        def analyze(text: str, model: str = default, request: gr.Request = None) -> dict:
             """Tokens, probabilities, per-token (prefix) probabilities, projected trajectory, word
             importances, memory and word order for the first headline."""
-            text, model = self._checked("analyze", text, model)
             try:
+                text, model = self._checked("analyze", text, model)
                 return views.analyze(self.reg, text, model)
             except (InputError, UnknownModelError) as exc:
                 raise _user_error("analyze", str(exc)) from None
+            finally:
+                settings.forget_session(request)
 
         return predict, analyze
 

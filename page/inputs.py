@@ -5,7 +5,6 @@ MAX_HEADLINES, each cut at MAX_CHARS), and the notes it returns are shown in the
 """
 from __future__ import annotations
 
-import html
 import re
 
 from rnn_demo import states
@@ -64,6 +63,21 @@ def vocabulary_notes(entry, headline: str, index: int = 0) -> list[str]:
     return []
 
 
+MARKDOWN_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")  # every ASCII punctuation mark: each can be escaped
+
+
+def plain_markdown(text: str) -> str:
+    """`text` shown as itself inside Markdown (and the HTML Markdown becomes).
+
+    Every ASCII punctuation mark gets a backslash, which CommonMark renders as the mark itself: no
+    link, image, emphasis, heading, table, code span or HTML tag can form, and `http\\://` or
+    `www\\.` is no longer an autolink. Whitespace runs (line breaks included) become one space, so
+    a value cannot start a block of its own.
+    """
+    return MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", " ".join(str(text).split()))
+
+
 def notes_markdown(notes: list[str]) -> str:
-    """User-facing notes as Markdown; texts are escaped so a headline can never inject markup."""
-    return "\n".join(f"- {html.escape(n)}" for n in dict.fromkeys(notes))
+    """User-facing notes as a Markdown list of plain texts: a headline, a link's value or a model name
+    in a note can never become markup (the note texts themselves hold none)."""
+    return "\n".join(f"- {plain_markdown(n)}" for n in dict.fromkeys(notes))

@@ -362,6 +362,7 @@ export function drawCells() {
     div.textContent = S("no_cells", { model: p.model });
     return;
   }
+  $("cells-title").textContent = `${p.model}: ${p.cells.label}`;
   if (!div.offsetParent) return; // closed: drawn when opened
   if (!div.data) div.textContent = "";
   const fig = R.cellsFigure(p.cells, p.tokens, { width: div.clientWidth || undefined });
