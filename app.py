@@ -179,7 +179,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
         None, js=settings.static("show_answer.js"))
     text.submit(H.read_headlines, page_inputs, page_outputs, **private).then(**draw)
     examples.load_input_event.then(H.read_headlines, page_inputs, page_outputs, **private).then(**draw)
-    clear_btn.click(lambda: ("", "", None, "", "", None), None, [text, *page_outputs], **private).then(**draw)
+    clear_btn.click(None, None, [text, *page_outputs], js="() => ['', '', null, '', '', null]").then(**draw)  # in the browser
     dims.change(None, [dims], js="(d) => { window.rnnReader.call('setDims', d); }")  # no request: redrawn in place
     cells.input(H.read_headlines, page_inputs, page_outputs, **private).then(**draw)
     cells_section.expand(None, js="() => { setTimeout(() => window.rnnReader.call('drawCells'), 60); }")

@@ -32,14 +32,15 @@ def server():
 
 
 def _read(page, headline: str) -> str:
-    """Type a headline and press Read; returns '' once its row is in the table, else the error shown."""
+    """Type a headline and press Read; returns '' once the Read views show it, else the error shown."""
     page.fill("#headlines textarea", headline)
     page.click("#read")
+    drawn = "(h) => (document.getElementById('reader-trajectory') || {dataset: {}}).dataset.headline === h"
     page.wait_for_function(
-        """(h) => { const t = document.querySelector('#table'), e = document.querySelector('.toast-body');
-                    return (t && t.innerText.includes(h)) || (e && e.innerText.trim().length > 0); }""",
+        f"""(h) => {{ const e = document.querySelector('.toast-body');
+                    return ({drawn})(h) || (e && e.innerText.trim().length > 0); }}""",
         arg=headline, timeout=60_000)
-    if headline in (page.inner_text("#table") if page.locator("#table").count() else ""):
+    if page.evaluate(drawn, headline):
         return ""
     return page.inner_text(".toast-body")
 
