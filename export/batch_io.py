@@ -828,7 +828,8 @@ class Destination:
             raw, failed = sys.stdout, "cannot write to stdout: {}; the results printed so far are incomplete"
         else:
             raw = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # unnamed on Linux too
-            failed = f"cannot hold the results in a temporary file in {tempfile.gettempdir()}: {{}}; nothing was printed"
+            failed = (f"cannot hold the results in a temporary file in {tempfile.gettempdir()}: {{}}; "
+                      "nothing was printed")
         self.raw = raw
         self.file = _Guarded(raw, failed)
 

@@ -324,9 +324,11 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(model_path, tmp_path, small_
                            "--output", str(out), "--device", "cpu", "--no-progress", "--threads", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.splitlines()[-1] == f"error: cannot write --output {out}: No space left on device; it was not written"
+    assert proc.stderr.splitlines()[-1] == (f"error: cannot write --output {out}: No space left on device; "
+                                            "it was not written")
     assert "Traceback" not in proc.stderr and not list(small_disk.iterdir())
-    assert subprocess.run(["df", "--output=used", str(small_disk)], capture_output=True, text=True).stdout.split()[-1] == "0"
+    used = subprocess.run(["df", "--output=used", str(small_disk)], capture_output=True, text=True).stdout.split()
+    assert used[-1] == "0", "the unnamed file's blocks were freed"
 
 
 # -- stopping a run: SIGKILL, repeated signals, a stopped worker -------------------------------
