@@ -622,6 +622,7 @@ class RunError(RuntimeError):
 # -- files that appear whole or not at all -------------------------------------------------
 UNNAMED_FILES = hasattr(os, "O_TMPFILE")  # Linux; tests switch it off to check the named fallback
 _NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}  # kernel or filesystem without it
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.ENOENT, errno.EINVAL}  # linkat refused
 
 
 class OutputWriteError(RunError):
@@ -700,7 +701,8 @@ class NewFile:
         if not UNNAMED_FILES or not os.path.isdir("/proc/self/fd"):  # commit() links through /proc
             return None
         try:  # mode 0666 less the umask, as for any new file
-            return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=self.dir_fd)
+            # read-write: should linking it fail at the end, its data can still be copied out
+            return os.open(".", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666, dir_fd=self.dir_fd)
         except OSError as exc:
             if exc.errno in _NO_UNNAMED:
                 return None
@@ -715,6 +717,8 @@ class NewFile:
         os.link(f"/proc/self/fd/{self.file.fileno()}", name, dst_dir_fd=self.dir_fd, follow_symlinks=True)
 
     def _link_hidden(self) -> str:
+        """A hidden name for the open unnamed file; where the system refuses to link it, a hidden
+        named copy of it."""
         while True:
             name = _hidden_name(self.path.name)
             try:
@@ -722,6 +726,33 @@ class NewFile:
                 return name
             except FileExistsError:
                 continue
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise
+                return self._copy_hidden()
+
+    def _copy_hidden(self) -> str:
+        fd, path = tempfile.mkstemp(dir=self.path.absolute().parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        name = os.path.basename(path)
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+            source, offset = self.file.fileno(), 0
+            while True:
+                data = os.pread(source, 1 << 20, offset)
+                if not data:
+                    break
+                offset += len(data)
+                while data:
+                    data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except BaseException:
+            os.unlink(name, dir_fd=self.dir_fd)
+            raise
+        finally:
+            os.close(fd)
+        return name
 
     def park(self, keep_open: bool = True) -> None:
         """The file is complete and waits for commit() or discard(). An unnamed file has to stay
@@ -752,10 +783,20 @@ class NewFile:
                     if not self.overwrite:
                         raise
                     self.tmp = self._link_hidden()  # renamed over the old file below, in one step
-            elif not self.overwrite:
-                os.link(self.tmp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
-                os.unlink(self.tmp, dir_fd=folder)
-                self.tmp = None
+                except OSError as exc:
+                    if exc.errno not in _NO_LINK:
+                        raise
+                    self.tmp = self._copy_hidden()  # then placed as a named file would be
+            if self.tmp is not None and not self.overwrite:
+                try:  # linked, not renamed: a name taken meanwhile is an error, not replaced
+                    os.link(self.tmp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+                    os.unlink(self.tmp, dir_fd=folder)
+                    self.tmp = None
+                except OSError as exc:  # a filesystem without hard links: look first, then rename
+                    if exc.errno not in _NO_LINK:
+                        raise
+                    if os.path.lexists(self.path):
+                        raise FileExistsError(errno.EEXIST, "exists", str(self.path)) from None
             if self.tmp is not None:
                 os.replace(self.tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
                 self.tmp = None

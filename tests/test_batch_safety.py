@@ -457,3 +457,27 @@ def test_a_stopped_worker_cannot_hang_the_shutdown(model_path, big_input, tmp_pa
         assert sorted(p.name for p in tmp_path.iterdir()) == ["err.log"]
     finally:
         _kill_tree(proc, workers)
+
+
+def test_a_refused_link_falls_back_to_a_copy(tmp_path, monkeypatch):
+    """Where the filesystem refuses to link the unnamed file (EPERM, EXDEV) its data is copied
+    to a hidden file that is put in place instead, rather than the run's results being lost."""
+    if not batch_io.UNNAMED_FILES:
+        pytest.skip("no O_TMPFILE here")
+
+    def refused(self, name):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(NewFile, "_link", refused)
+    for overwrite in (False, True):
+        target = tmp_path / "out.csv"
+        new = NewFile(target, overwrite=overwrite)
+        assert new.unnamed
+        new.file.write("x" * 3_000_000)
+        new.commit()
+        assert target.read_text() == "x" * 3_000_000 and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    new = NewFile(target, overwrite=False)
+    new.file.write("y")
+    with pytest.raises(OutputPathError, match="appeared while this run was writing"):
+        new.commit()
+    assert target.read_text() == "x" * 3_000_000 and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
