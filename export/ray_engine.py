@@ -414,9 +414,13 @@ def collect(dataset: ray.data.Dataset, shards: list[Path], outputs: ShardOutputs
                 if tally.first is None:
                     tally.first = (tally.last, tally.done)
                 bar.update(row["rows"])
-    except (BadLineError, RunError, KeyboardInterrupt):
+    except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - Ray's wrappers: our own error out of them, or one clear line
+        if isinstance(exc, (BadLineError, RunError)) and not isinstance(exc, ray.exceptions.RayError):
+            raise  # raised here, in the driver
+        # a read task's or an actor's error comes wrapped (RayTaskError(FatalInputError) is both
+        # kinds, and its text is the whole remote traceback): the original out of it
         cause = _cause(exc)
         if cause is not exc:
             raise cause from None
