@@ -272,12 +272,11 @@ def _csv_rows(fh: IO[bytes], path: Path, text_column: str) -> Iterator[Row]:
     """One Row per CSV record; a quoted field may span lines (the row's line is where it starts,
     and the error of a bad row that spans several names them all).
 
-    Every line ends up in a row: a record that csv cannot read is one bad row from the line where
-    it starts to the line where csv gave up, and reading goes on from the next line. Where the
-    lines after a bad record cannot be told apart from pieces of it (a quote still open), or a
-    quoted field never closes, the run stops with the line where that quote opened
-    (FatalInputError, also with --skip-bad) instead of losing the rows after it or inventing
-    rows out of the pieces of one field.
+    Every line ends up in a row: a one-line record that csv cannot read is a bad row, and reading
+    goes on from the next line. Where that is not safe, the run stops with the line where the
+    quote at fault opened (FatalInputError, also with --skip-bad) instead of losing the rows after
+    it or making rows out of the pieces of one field: a quoted field that never closes, breaks
+    across lines, runs past the row limit, or leaves a quote open after a bad line.
     """
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
