@@ -362,8 +362,10 @@ async function drawTrajectory(result) {
   state.geometry = geo;
   if (!same) {
     drawLegend();
-    await Plotly.react("trajectory-cloud", R.cloudTraces(meta.projection, geo.D),
+    // axes by Plotly, the reference cloud on the canvas above them (web/reader.js paintCloud)
+    await Plotly.react("trajectory-cloud", R.panelTraces(geo.D),
                        R.trajectoryLayout(meta.projection, geo, true, words()), PLOT_CONFIG);
+    R.paintCloud($("trajectory-canvas"), $("trajectory-cloud"), meta.projection, geo.D);
   }
   await Plotly.react("trajectory-path", R.pathTraces(geo, { meanPooling: meta.pooling === "mean", text: words() }),
                      R.trajectoryLayout(meta.projection, geo, false, words()), PLOT_CONFIG);
