@@ -19,7 +19,7 @@ from rnn_demo.tokenizer import UNK_ID
 
 from . import figures, lesson_figures
 from .i18n import class_label, tr
-from .inputs import split_headlines
+from .inputs import input_problem, problem_label, problem_note, split_headlines
 
 REBUILD = "python -m rnn_demo.lessons --all --data " + TEST_DATA
 MAX_PADS = 40  # "why packing matters": k = 0 .. MAX_PADS pads
@@ -36,6 +36,15 @@ def _lessons_for(entry) -> tuple[object | None, str]:
 
 def _notes(notes: list[str]) -> str:
     return "\n".join(f"- _{html.escape(n)}_" for n in dict.fromkeys(n for n in notes if n))
+
+
+def _refusal(entry, headline: str) -> tuple[object, str] | None:
+    """(message figure, note) when the input rule gives `headline` no answer (page.inputs.input_problem)."""
+    problem = input_problem(headline, entry.ckpt.vocab)
+    if problem is None:
+        return None
+    figure = figures.message_figure(tr("note.no_answer_figure", index=1, reason=problem_label(problem)))
+    return figure, problem_note(problem, 0, entry.name)
 
 
 @torch.inference_mode()
@@ -96,11 +105,14 @@ def word_order_view(reg, text: str, seed: int = 0):
         msg = tr("lesson.order_empty")
         return figures.message_figure(msg), msg
     first = next(iter(reg.entries.values()))
+    table, notes = word_order_testset_table(reg)
+    refused = _refusal(first, headlines[0])
+    if refused is not None:  # no answers to compare; the test-set table still teaches
+        return refused[0], "\n\n".join([f"- _{html.escape(refused[1])}_", tr("lesson.testset"), table, _notes(notes)])
     variants = headline_variants(first.ckpt.vocab, headlines[0], seed)
     names = lesson_order(reg.names)
     probs = np.stack([word_order_probabilities(reg.get(n), variants) for n in names])  # (M, 3, C)
     fig = lesson_figures.word_order_figure(names, probs, reg.class_names)
-    table, notes = word_order_testset_table(reg)
     label = {k: tr("lesson." + k.replace(" ", "_")) for k in variants}
     words = "\n".join(f"- **{label[k]}** ({tr('lesson.seed', seed=seed)}): {html.escape(' '.join(v))}"
                       if k == "shuffled" else f"- **{label[k]}**: {html.escape(' '.join(v))}" for k, v in variants.items())
@@ -139,8 +151,12 @@ def memory_view(reg, text: str, model: str):
     entry = reg.get(model)
     if not entry.ckpt.config.is_recurrent:
         notes.append(tr("lesson.no_state", model=model))
+    refused = _refusal(entry, headlines[0]) if headlines else None
     if not headlines:
         live = figures.message_figure(tr("lesson.memory_empty"))
+    elif refused is not None:
+        live = refused[0]
+        notes.insert(0, refused[1])
     else:
         curves = {}
         for n in recurrent:
@@ -209,6 +225,9 @@ def packing_view(reg, text: str, k: int, pair: tuple[str, str] = PACKING_PAIR, m
         msg = tr("lesson.packing_empty")
         return figures.message_figure(msg), msg
     headline = headlines[0]
+    refused = _refusal(reg.get(pair[0]), headline)
+    if refused is not None:
+        return refused[0], f"- _{html.escape(refused[1])}_"
     k = int(max(0, min(max_pads, k)))
     classes = reg.class_names
     probs, drift = {}, {}

@@ -201,7 +201,7 @@ def test_bad_input_gives_notes_not_errors(reg):
     long = views.analyze_page(reg, "bank " * 600, "gru")
     assert "only the first 2,000 are read" in long.notes
     unknown = views.analyze_page(reg, "zzqx wug blorft", "gru")
-    assert unknown.label is not None and "None of the words" in unknown.notes
+    assert unknown.label is None and "None of the words" in unknown.notes  # the input rule: no answer
     with pytest.raises(UnknownModelError, match="valid models: .*lesson-rnn"):
         views.predict(reg, "hi", "nope")
     with pytest.raises(InputError, match="type a headline"):
