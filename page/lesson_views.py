@@ -146,7 +146,7 @@ def memory_view(reg, text: str, model: str):
     """(per-word figure for the typed headline, test-set curves figure, Markdown)."""
     headlines, _ = split_headlines(text)
     recurrent = [n for n in lesson_order(reg.names) if reg.get(n).ckpt.config.is_recurrent]
-    colors = {n: lesson_figures.model_color(i) for i, n in enumerate(recurrent)}  # same colour in both charts
+    styles = {n: i for i, n in enumerate(recurrent)}  # a model looks the same in both charts
     notes = []
     entry = reg.get(model)
     if not entry.ckpt.config.is_recurrent:
@@ -164,7 +164,7 @@ def memory_view(reg, text: str, model: str):
             _, ids, _ = states.encode_one(e.ckpt.vocab, headlines[0])
             curves[n] = memory_values(e, ids)
         tokens, _, _ = states.encode_one(entry.ckpt.vocab, headlines[0])
-        live = (lesson_figures.word_sensitivity_figure(tokens, curves, selected=model, colors=colors) if curves else
+        live = (lesson_figures.word_sensitivity_figure(tokens, curves, selected=model, styles=styles) if curves else
                 figures.message_figure(tr("lesson.no_recurrent")))
     stored = {}
     for n in recurrent:
@@ -173,7 +173,7 @@ def memory_view(reg, text: str, model: str):
         if lessons is not None and lessons.memory:
             stored[n] = lessons.memory
     if stored:
-        testset = lesson_figures.memory_curves_figure(stored, colors)
+        testset = lesson_figures.memory_curves_figure(stored, styles)
         some = next(iter(stored.values()))
         at = [d for d in (10, 20) if d < len(some["distance"])]
         rows = [f"| {tr('card.col_model')} | " + " | ".join(tr("lesson.words_back", n=d) for d in at) + " |",
@@ -202,7 +202,8 @@ def batching_view(reg, names: tuple[str, ...] = PACKING_PAIR):
     if not stored:
         msg = tr("lesson.no_batching", command=REBUILD)
         return figures.message_figure(msg), _notes(notes) or msg
-    fig = lesson_figures.batching_figure(stored, BATCHING_MODES)
+    recurrent = [n for n in lesson_order(reg.names) if reg.get(n).ckpt.config.is_recurrent]
+    fig = lesson_figures.batching_figure(stored, BATCHING_MODES, styles={n: i for i, n in enumerate(recurrent)})
     # one row per mode, one column per model: narrow enough for a phone
     lines = [f"| {tr('lesson.batching_col')} | " + " | ".join(stored) + " |", "|---|" + "---:|" * len(stored)]
     for m in BATCHING_MODES:
@@ -238,10 +239,13 @@ def packing_view(reg, text: str, k: int, pair: tuple[str, str] = PACKING_PAIR, m
         probs[n], drift[n] = p, np.linalg.norm(feats - feats[0], axis=1)  # (max_pads + 1,) L2 from k = 0
     target = int(np.argmax(probs[pair[1]][0]))
     fig = figures.drift_figure(list(range(max_pads + 1)), probs, drift, target, classes, selected_k=k)
-    lines = [tr("lesson.packing_intro", k=k), "", tr("lesson.packing_header"), "|---|---|---:|"]
-    for n in pair:  # three columns: readable at phone width; every probability is in the chart's hover
-        p = probs[n][k]
-        lines.append(f"| {n} | {class_label(classes[int(np.argmax(p))])} ({float(p.max()):.3f}) | {drift[n][k]:.3f} |")
+    lines = [tr("lesson.packing_intro", k=k), "", tr("lesson.packing_header", k=k), "|---|---|---|---:|"]
+    for n in pair:  # the answer without pads and with k of them, side by side: a flip shows in the table
+        before, after = probs[n][0], probs[n][k]
+        answer = lambda p: f"{class_label(classes[int(np.argmax(p))])} ({float(p.max()):.3f})"  # noqa: E731
+        moved = int(np.argmax(after)) != int(np.argmax(before))
+        lines.append(f"| {n} | {answer(before)} | {'**' + answer(after) + '**' if moved else answer(after)} | "
+                     f"{drift[n][k]:.3f} |")
     changes = [k2 for k2 in range(max_pads + 1)
                if int(np.argmax(probs[pair[0]][k2])) != int(np.argmax(probs[pair[0]][0]))]
     verdict = (tr("lesson.packing_changes", model=pair[0], k=changes[0]) if changes else
