@@ -26,7 +26,7 @@ LOG = logging.getLogger("rnn_demo.app")
 MAX_MODEL_NAME = 100  # longer "model names" are not echoed back (nor into the log)
 API_EXAMPLE = """```python
 from gradio_client import Client
-client = Client("http://127.0.0.1:7860/")   # or the Space id, e.g. "user/rnn-demo"
+client = Client("{address}")   # or the Space id, e.g. "user/rnn-demo"
 client.predict("Striker scores twice in stoppage time", "{model}", api_name="/predict")
 # -> {{"World": 0.01, "Sports": 0.97, ...}}
 client.predict("Striker scores twice in stoppage time", "{model}", api_name="/analyze")
@@ -164,17 +164,18 @@ class Handlers:
             cell = self.cell_args(link.model)["value"]
             read_out = self.read_headlines.__wrapped__(self, shown, link.model, dims, cell, "0")[:-1]  # no heatmaps
             head = (lang, link.model, dims, gr.Tabs(selected=BY_NAME[link.tab].elem_id), link.tab, notes, limits,
-                    *self.static_markdown(), samples, text, packing_text,
+                    *self.static_markdown(app_address(request)), samples, text, packing_text,
                     link.k if link.k is not None else gr.skip())
         return (*head, *titles, *card_out, *read_out)
 
-    def static_markdown(self) -> tuple[str, str, str]:
-        """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n)."""
+    def static_markdown(self, address: str = "http://127.0.0.1:7860/") -> tuple[str, str, str]:
+        """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n);
+        the API example connects to `address`, the page's own."""
         widget = (i18n.tr("app.widget_link", url=f"/gradio_api/file={quote(self.widget_index.as_posix())}")
                   if self.widget_index is not None else "")
         problems = (i18n.tr("app.not_loaded", problems="; ".join(html.escape(p) for p in self.reg.problems))
                     if self.reg.problems else "")
-        api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model),
+        api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model, address=address),
                          i18n.tr("app.api_models", names=", ".join(f"`{n}`" for n in self.models)), "",
                          i18n.tr("app.api_backend", backend=self.reg.backend)])
         return widget, problems, api
@@ -228,6 +229,19 @@ class Handlers:
         if len(model) > MAX_MODEL_NAME:
             raise _user_error(endpoint, f"unknown model (a {len(model):,}-character name); valid models: {valid}")
         return text or "", model
+
+
+def app_address(request) -> str:
+    """The app's address as the browser reached it, for the API tab's example: Gradio's own rule
+    (a proxy's X-Forwarded-Host/-Proto first, else the request's host), so it is right on a Space,
+    behind a proxy and inside <gradio-app> on another site; the default address without a request."""
+    from gradio import route_utils
+
+    raw = getattr(request, "request", None)
+    try:
+        return route_utils.get_root_url(raw, route_utils.get_api_call_path(raw), None) + "/"
+    except (AttributeError, ValueError, TypeError):
+        return "http://127.0.0.1:7860/"
 
 
 def _user_error(endpoint: str, message: str) -> gr.Error:

@@ -41,7 +41,8 @@ def _style(styles: dict[str, int] | None, name: str, i: int) -> tuple[str, str]:
 
 def log_axis(values: list, title: str) -> dict:
     """A log y axis labelled at powers of ten written as plain text ("10⁻³"): Plotly's own <sup>
-    labels are measured too narrow, and the axis title was drawn over them. At most 7 labels."""
+    labels are measured too narrow, and the axis title was drawn over them. The range runs over whole
+    decades, so there is a label at each end (at least two); at most 7 labels."""
     flat = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values]) if values else np.ones(1)
     flat = flat[np.isfinite(flat) & (flat > 0)]
     lo = int(np.floor(np.log10(flat.min()))) if flat.size else -1
@@ -51,7 +52,7 @@ def log_axis(values: list, title: str) -> dict:
     powers = list(range(hi, lo - 1, -step))[::-1]
     text = ["1" if p == 0 else "10" if p == 1 else "10" + str(p).translate(_SUPERSCRIPT) for p in powers]
     return dict(AXIS, type="log", tickmode="array", tickvals=[10.0 ** p for p in powers], ticktext=text,
-                exponentformat="none", title=dict(text=title, standoff=12))
+                exponentformat="none", range=[lo - 0.08, hi + 0.08], title=dict(text=title, standoff=12))
 
 
 def word_order_figure(model_names: Sequence[str], probs: np.ndarray, class_names: Sequence[str],
@@ -119,7 +120,7 @@ def word_sensitivity_figure(tokens: Sequence[str], curves: dict[str, dict[str, n
                 customdata=[esc(t) for t in tokens],
                 hovertemplate="%{customdata}: %{y:.2e}<extra>" + esc(name) + "</extra>"))
     layout["xaxis"] = dict(AXIS, tickmode="array", tickvals=x, ticktext=[esc(short(t, 14)) for t in tokens],
-                           tickangle=-60, title=dict(text=tr("lesson.word_axis")))
+                           tickangle=-60, title=dict(text=tr("lesson.word_axis"), standoff=12))
     layout["yaxis"] = log_axis([t["y"] for t in data], tr("lesson.relative"))
     # many models: the legend goes below the chart (on a phone a legend above would cover the title)
     layout["legend"].update(yanchor="top", y=-0.42, x=0)
@@ -175,7 +176,7 @@ def batching_figure(results: dict[str, dict], modes: Sequence[str], styles: dict
     lo = min(min(b[m] for m in modes) for b in results.values()) if results else 0.0
     # room on the right for the numbers written beyond the bars' ends
     layout["xaxis"] = dict(AXIS, range=[max(0.0, lo - 0.05), 1.0], title=dict(text=tr("lesson.test_accuracy")))
-    layout["yaxis"] = dict(AXIS, autorange="reversed", automargin=True, title=dict(text=tr("lesson.batching_axis")))
+    layout["yaxis"] = dict(AXIS, autorange="reversed", automargin=True)  # the modes name themselves
     return make_figure(data, layout)
 
 
