@@ -195,7 +195,8 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
     shuffle_btn.click(H.reshuffle, order_inputs, [order_seed, *order_outputs], **private)
     memory_inputs, memory_outputs = [text, model, lang_box], [memory_plot, memory_curves, memory_md]
     memory_btn.click(H.memory, memory_inputs, memory_outputs, **private)
-    on_select = {"order": (H.word_order, order_inputs, order_outputs),  # views without a button of their own
+    on_select = {"compare": (H.compare, [text, lang_box], compare_outputs),  # computed when the tab is opened
+                 "order": (H.word_order, order_inputs, order_outputs),
                  "memory": (H.memory, memory_inputs, memory_outputs)}
     for t in tabs.TABS:
         tab[t.name].select(None, None, tab_box, js=f"() => '{t.name}'")  # browser-only: remembered for the link

@@ -25,7 +25,7 @@ LOG = logging.getLogger("rnn_demo.app")
 MAX_MODEL_NAME = 100  # longer "model names" are not echoed back (nor into the log)
 API_EXAMPLE = """```python
 from gradio_client import Client
-client = Client("http://127.0.0.1:7860/")   # or the Space id, e.g. "user/rnn-demo"
+client = Client("{address}")   # or the Space id, e.g. "user/rnn-demo"
 client.predict("Striker scores twice in stoppage time", "{model}", api_name="/predict")
 # -> {{"World": 0.01, "Sports": 0.97, ...}}
 client.predict("Striker scores twice in stoppage time", "{model}", api_name="/analyze")
@@ -151,17 +151,19 @@ class Handlers:
             cell = self.cell_args(link.model)["value"]
             read_out = self.read_headlines.__wrapped__(self, shown, link.model, cell)
             head = (lang, link.model, dims, gr.Tabs(selected=BY_NAME[link.tab].elem_id), link.tab, notes, limits,
-                    *self.static_markdown(_app_root(request)), samples, text, packing_text,
+                    *self.static_markdown(app_root(request)), samples, text, packing_text,
                     link.k if link.k is not None else gr.skip())
         return (*head, *titles, *card_out, *read_out)
 
     def static_markdown(self, root: str = "") -> tuple[str, str, str]:
         """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n).
-        `root`: the app's public address, so the widget link works from a page that embeds the app."""
+        `root`: the app's public address, so that the widget link works from a page that embeds the app
+        and the API example connects to the page's own address."""
         widget = i18n.tr("app.widget_link", url=f"{root}/widget/") if self.widget_index is not None else ""
+        address = (root or "http://127.0.0.1:7860") + "/"
         problems = (i18n.tr("app.not_loaded", problems="; ".join(html.escape(p) for p in self.reg.problems))
                     if self.reg.problems else "")
-        api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model),
+        api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model, address=address),
                          i18n.tr("app.api_models", names=", ".join(f"`{n}`" for n in self.models)), "",
                          i18n.tr("app.api_backend", backend=self.reg.backend)])
         return widget, problems, api
@@ -221,14 +223,16 @@ class Handlers:
         return text or "", model
 
 
-def _app_root(request: gr.Request | None) -> str:
-    """The app's public address without a trailing slash (Gradio's own rule: proxies' forwarded host and
-    protocol, else the request's), or "" (links relative to the page) when it cannot be told."""
-    try:
-        from gradio.route_utils import get_root_url
+def app_root(request: gr.Request | None) -> str:
+    """The app's address as the browser reached it, without a trailing slash: Gradio's own rule (a proxy's
+    X-Forwarded-Host/-Proto first, else the request's host), so it is right on a Space, behind a proxy and
+    inside <gradio-app> on another site; "" (links relative to the page) when it cannot be told."""
+    from gradio import route_utils
 
-        return get_root_url(request.request, "/gradio_api/queue/join", None)
-    except Exception:  # noqa: BLE001 - no request (tests) or a Gradio change: relative links still work here
+    raw = getattr(request, "request", None)
+    try:
+        return route_utils.get_root_url(raw, route_utils.get_api_call_path(raw), None)
+    except (AttributeError, ValueError, TypeError):  # no request (tests, API calls without one)
         return ""
 
 
