@@ -8,7 +8,7 @@ Starts `python app.py` itself on --port, opens the page as a learner would and p
   view is answered from the server's trace cache of the previous run);
 - stepper move: one word further (the slider's input event) -> every linked view redrawn and painted
   (marker, bars, prefix band, cell column), median over 20 moves per run;
-- 3-D toggle: click "3-D" -> the 3-D scene drawn;
+- 3-D toggle: click "3-D" -> the turned 3-D view drawn (its third axis on screen);
 - bytes per Read: everything the browser received (all requests, as Chrome's network layer counts
   them) between the click and the last view updated.
 
@@ -123,7 +123,9 @@ def measure(url: str, model: str, runs: int) -> dict[str, list[float]]:
 
             t0 = time.perf_counter()
             page.locator("#dims label", has_text="3-D").click()
-            page.wait_for_selector("#trajectory .gl-container canvas, #trajectory .scene canvas", timeout=60_000)
+            page.wait_for_selector("#reader-trajectory.turnable", timeout=60_000)  # the 3-D axes drawn
+            page.wait_for_function("document.getElementById('reader-cloud').data.some((t) => (t.text || []).join().includes('PC3'))",
+                                   timeout=60_000, polling=5)
             out["3-D toggle (ms)"].append(1000 * (time.perf_counter() - t0))
             page.close()
         browser.close()

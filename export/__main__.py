@@ -4,6 +4,9 @@
     python -m export --all                      # every checkpoint -> exports/NAME.onnx
     python -m export --triton triton_repo       # every checkpoint -> triton_repo/NAME/...
     python -m export --web web_site [--models bilstm gru]   # the in-browser lesson widget (static site)
+
+An existing file is replaced only with --overwrite, and nothing is ever written into a
+checkpoint's folder; both are checked for every output before the first export starts.
 """
 from __future__ import annotations
 
@@ -11,10 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnn_demo.checkpoint import CheckpointError, discover_checkpoints
+from rnn_demo.checkpoint import TOKENIZER_FILE, CheckpointError, discover_checkpoints
 
-from .onnx_export import OPSET, ExportVerificationError, export_checkpoint
-from .triton import DEFAULT_MAX_BATCH, write_model
+from .onnx_export import OPSET, ExportTargetError, ExportVerificationError, check_export_target, export_checkpoint
+from .triton import CONFIG_FILE, DEFAULT_MAX_BATCH, MODEL_FILE, write_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where --all and --triton look for checkpoints (default: checkpoints)")
     parser.add_argument("--out-dir", type=Path, default=Path("exports"),
                         help="folder for --all exports (default: exports)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output files (never a checkpoint's own files)")
     parser.add_argument("--triton", type=Path, metavar="DIR",
                         help="write a Triton model repository to DIR (every checkpoint, or just --checkpoint)")
     parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH,
@@ -63,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     if not folders:
         print(f"error: no checkpoints found under {args.checkpoints_dir}", file=sys.stderr)
         return 1
+    refused = _refused_targets(args, folders)
+    if refused:
+        for problem in refused:
+            print(f"error: {problem}", file=sys.stderr)
+        print("nothing was exported", file=sys.stderr)
+        return 2
     failures = 0
     for folder in folders:
         try:
@@ -70,17 +81,38 @@ def main(argv: list[str] | None = None) -> int:
                 result = write_model(folder, args.triton, with_states=args.states,
                                      max_batch_size=args.max_batch_size)
             else:
-                out = args.out if (args.out is not None and args.checkpoint is not None) \
-                    else args.out_dir / f"{Path(folder).name}.onnx"
-                result = export_checkpoint(folder, out, with_states=args.states, opset=args.opset)
+                result = export_checkpoint(folder, _onnx_out(args, folder), with_states=args.states,
+                                           opset=args.opset, overwrite=args.overwrite)
             print(result.summary())
-        except (CheckpointError, ExportVerificationError) as exc:
+        except (CheckpointError, ExportVerificationError, ExportTargetError) as exc:
             failures += 1
             print(f"FAILED {folder}: {exc}", file=sys.stderr)
     if failures:
         print(f"{failures} of {len(folders)} exports failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _onnx_out(args: argparse.Namespace, folder: Path) -> Path:
+    return args.out if (args.out is not None and args.checkpoint is not None) else args.out_dir / f"{Path(folder).name}.onnx"
+
+
+def _refused_targets(args: argparse.Namespace, folders: list[Path]) -> list[str]:
+    """Why each output of this run may not be written (inside a checkpoint; exists without
+    --overwrite), before any export starts."""
+    problems = []
+    for folder in folders:
+        try:
+            if args.triton is not None:  # triton.write_model: DIR/NAME/{1/model.onnx, config.pbtxt, tokenizer.json}
+                model_dir = args.triton / Path(folder).name
+                check_export_target(model_dir / "1" / MODEL_FILE, Path(folder), args.overwrite, write_tokenizer=False)
+                for other in (model_dir / CONFIG_FILE, model_dir / TOKENIZER_FILE):
+                    check_export_target(other, Path(folder), args.overwrite, write_tokenizer=False)
+            else:
+                check_export_target(_onnx_out(args, folder), Path(folder), args.overwrite)
+        except ExportTargetError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 if __name__ == "__main__":

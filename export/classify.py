@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future
@@ -26,11 +24,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .batch_io import (DEFAULT_BATCH, DEFAULT_CHUNK_SIZE, INPUT_FORMATS, OUTPUT_FORMATS, BadLineError, BadRows,
-                       Chunk, Destination, OutputPathError, ReadStats, RunError, Writer, check_classified,
-                       check_paths, input_format, note_last_padded, output_format, read_chunks, report_done,
-                       terminated)
+                       Chunk, Destination, OutputPathError, OutputWriteError, ReadStats, RunError, Writer,
+                       check_accounted, check_classified, check_paths, input_format, is_regular_file,
+                       note_last_padded, output_format, read_chunks, report_done, stop_signals)
 from .runtime import DEFAULT_MAX_LEN, DEVICES, OnnxPredictor, ProviderUnavailableError
-from .workers import ProcessWorkers, ThreadWorker, classify_texts, start_early
+from .workers import STOP_TIMEOUT, ProcessWorkers, ThreadWorker, classify_texts, start_early
 
 
 # -- running the model (export.workers) ----------------------------------------------------
@@ -125,7 +123,8 @@ def classify(args: argparse.Namespace) -> int:
         from .ray_engine import classify_ray  # ray is an optional install; the local engine never imports it
         return classify_ray(args)
     check_paths(args.input, args.output, args.overwrite)
-    if args.input.stat().st_size == 0:
+    regular = is_regular_file(args.input)  # else a pipe or /dev/stdin: read as it comes, size unknown
+    if regular and args.input.stat().st_size == 0:
         raise BadLineError(f"{args.input} is empty: nothing to classify")
     if not args.no_overlap and args.device != "cuda":
         start_early()  # worker processes will be needed unless CUDA works: overlap their start-up
@@ -140,18 +139,19 @@ def classify(args: argparse.Namespace) -> int:
     fmt = input_format(args.input, args.format)
     out_fmt = output_format(args.output, args.output_format)
 
-    destination = Destination(args.output, args.stream)
+    destination = None
     stats = ReadStats()
     bad_rows = BadRows(args.skip_bad, lambda message: tqdm.write(message, file=sys.stderr))
     started = time.perf_counter()
     done = 0
     ok = False
-    bar = tqdm(total=args.input.stat().st_size, unit="B", unit_scale=True, disable=args.no_progress,
-               file=sys.stderr)
+    bar = tqdm(total=args.input.stat().st_size if regular else None, unit="B", unit_scale=True,
+               disable=args.no_progress, file=sys.stderr)
     chunks = read_chunks(args.input, fmt, args.text_column, chunk_size,
                          lambda lineno, error: bad_rows(args.input, lineno, error), stats)
     pool = None
     try:
+        destination = Destination(args.output, args.stream, args.overwrite)
         writer = Writer(destination.file, out_fmt, predictor.class_names)
         position = 0
 
@@ -184,16 +184,19 @@ def classify(args: argparse.Namespace) -> int:
                 write(chunk, result.result())
         bar.close()
         check_classified(args.input, stats.rows, done, fmt == "csv")
+        check_accounted(args.input, stats, done, bad_rows.skipped)
         ok = True
     finally:
-        if pool is not None:
-            pool.close()
-        bar.close()
-        chunks.close()
-        if ok:
-            destination.commit()
-        else:
-            destination.discard()
+        with stop_signals.held():  # a second Ctrl-C or SIGTERM must not cut this short
+            if pool is not None:
+                pool.close(STOP_TIMEOUT if ok else 0)
+            bar.close()
+            chunks.close()
+            if destination is not None:
+                if ok:
+                    destination.commit()
+                else:
+                    destination.discard()
     report_done(done, time.perf_counter() - started, predictor.provider, bad_rows.skipped,
                 args.output if args.output is not None else "stdout")
     return 0
@@ -216,7 +219,9 @@ def _usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, exiting: bool = False) -> int:
+    """The CLI; `exiting`: the process ends right after, so signals stay counted (not acted on)
+    until it has (no traceback from a late Ctrl-C)."""
     args = build_parser().parse_args(argv)
     problem = _usage_error(args)
     if problem:
@@ -224,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     unwritten = (f"{args.output} was not written" if args.output is not None else
                  "the results printed so far are incomplete" if args.stream else "nothing was printed")
-    # a terminated run cleans up like an interrupted one: temporary output removed, workers stopped
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, terminated) if in_main else None
+    # Ctrl-C and SIGTERM: the run stops and cleans up (nothing written, workers stopped), however
+    # many of them come (batch_io.StopSignals)
+    stop_signals.install()
     try:
-        return classify(args)
+        try:
+            return classify(args)
+        finally:
+            stop_signals.ignore_from_now()  # the run is over; what follows only reports it
     except BadLineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -238,16 +246,24 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenProcessPool as exc:
         print(f"error: a worker process died ({exc}): {unwritten}", file=sys.stderr)
         return 1
+    except OutputWriteError as exc:  # its message says what was left
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except RunError as exc:
         print(f"error: {exc}: {unwritten}", file=sys.stderr)
         return 1
     except (OutputPathError, ProviderUnavailableError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the input cannot be read: one line, not a traceback
+        print(f"error: {exc.filename or args.input}: {exc.strerror or exc}: {unwritten}", file=sys.stderr)
+        return 1
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+        if exiting:
+            stop_signals.ignore_until_exit()
+        else:
+            stop_signals.restore()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(exiting=True))

@@ -21,11 +21,15 @@ onnxruntime (CPU) against PyTorch on random mixed-length batches. A max abs diff
 unless a float64 copy of the model shows the gap is fp32 round-off (`parity_ok`): then ORT
 must be within the tolerance of the float64 answer, or at most twice as far from it as
 PyTorch fp32 is.
+
+The graph is built and verified in memory and written only then, each file complete or not at
+all (batch_io.NewFile); a checkpoint's own folder is never written into, and an existing file
+only with overwrite=True (`check_export_target`).
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +40,11 @@ import torch
 from torch import nn
 
 from rnn_demo import __version__ as RNN_DEMO_VERSION
-from rnn_demo.checkpoint import TOKENIZER_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
+from rnn_demo.checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from rnn_demo.models import TextClassifier
 from rnn_demo.tokenizer import file_sha256
 
+from .batch_io import NewFile, OutputPathError, OutputWriteError
 from .runtime import tokenizer_sidecar
 
 OPSET = 17
@@ -55,6 +60,37 @@ VERIFY_SHAPES = ((1, 1), (1, 37), (7, 23), (64, 200))
 
 class ExportVerificationError(RuntimeError):
     """The exported graph disagrees with PyTorch (or fails the ONNX checker)."""
+
+
+class ExportTargetError(ValueError):
+    """An output path an export must not write: inside a checkpoint, or an existing file without overwrite."""
+
+
+def checkpoint_folder_of(path: Path) -> Path | None:
+    """The checkpoint folder (one holding config.json and model.safetensors) that `path` is or
+    lies in, symlinks resolved; None when there is none."""
+    for folder in [path.resolve(), *path.resolve().parents]:
+        if (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).exists():
+            return folder
+    return None
+
+
+def check_export_target(out: Path, checkpoint: Path | None, overwrite: bool, write_tokenizer: bool = True) -> None:
+    """Refuse, before any work, an export that would write into a checkpoint folder (the one
+    exported or any other; also with overwrite) or replace an existing file without overwrite."""
+    targets = [out, tokenizer_sidecar(out)] if write_tokenizer else [out]
+    for target in targets:
+        inside = checkpoint_folder_of(target.parent)
+        if inside is None and checkpoint is not None and checkpoint.resolve() in target.resolve().parents:
+            inside = checkpoint.resolve()
+        if inside is not None:
+            raise ExportTargetError(f"refusing to write {target}: it is inside the checkpoint folder {inside}, "
+                                    "whose files an export never writes (also with --overwrite); choose "
+                                    "another --out")
+        if target.is_dir():
+            raise ExportTargetError(f"cannot write {target}: it is a directory")
+        if (target.exists() or target.is_symlink()) and not overwrite:
+            raise ExportTargetError(f"{target} exists; pass --overwrite to replace it")
 
 
 class _WithStates(nn.Module):
@@ -109,7 +145,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def _trace_export(model: nn.Module, path: Path, with_states: bool, opset: int) -> None:
+def _trace_export(model: nn.Module, path: Path | io.BytesIO, with_states: bool, opset: int) -> None:
+    """Trace `model` into `path` (a file, or a buffer in memory)."""
     example = (torch.randint(2, 10, (3, 5), dtype=torch.long), torch.tensor([5, 3, 1], dtype=torch.long))
     outputs = [LOGITS, STATES] if with_states else [LOGITS]
     dynamic_axes = {"tokens": {0: "batch", 1: "seq"}, "lengths": {0: "batch"}, LOGITS: {0: "batch"}}
@@ -124,7 +161,7 @@ def _trace_export(model: nn.Module, path: Path, with_states: bool, opset: int) -
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*batch_size other than 1.*")
         torch.onnx.export(
-            model, example, str(path), dynamo=False, opset_version=opset,
+            model, example, path if isinstance(path, io.BytesIO) else str(path), dynamo=False, opset_version=opset,
             input_names=list(INPUT_NAMES), output_names=outputs, dynamic_axes=dynamic_axes,
             do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL,
         )
@@ -203,13 +240,15 @@ class Parity:
                             f"PyTorch {torch_err:.2e} -> {'fp32 round-off' if passed else 'MISMATCH'}]")
 
 
-def verify_against_torch(onnx_path: Path, model: TextClassifier, with_states: bool = False,
+def verify_against_torch(onnx_path: Path | bytes, model: TextClassifier, with_states: bool = False,
                          shapes=VERIFY_SHAPES, seed: int = 0,
                          tolerance: float = PARITY_TOLERANCE) -> tuple[Parity, int]:
-    """Compare ORT-CPU with PyTorch over random mixed-length batches (see `parity_ok`)."""
+    """Compare ORT-CPU with PyTorch over random mixed-length batches (see `parity_ok`); the
+    model is a file or its bytes."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(onnx_path if isinstance(onnx_path, bytes) else str(onnx_path),
+                                   providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(seed)
     parity = Parity()
     for batch, seq in shapes:
@@ -243,43 +282,63 @@ def verify_against_torch(onnx_path: Path, model: TextClassifier, with_states: bo
 
 def export_checkpoint(checkpoint: str | Path | Checkpoint, out: str | Path, with_states: bool = False,
                       opset: int = OPSET, tolerance: float = PARITY_TOLERANCE,
-                      write_tokenizer: bool = True) -> ExportResult:
+                      write_tokenizer: bool = True, overwrite: bool = True) -> ExportResult:
     """Export one checkpoint folder to `out` (.onnx), check it, verify it; raise on any failure.
 
     A copy of the tokenizer is written next to it as `NAME.tokenizer.json`, so the .onnx file
-    plus that sidecar is all inference needs (its sha256 is in the metadata).
+    plus that sidecar is all inference needs (its sha256 is in the metadata). Nothing is written
+    into a checkpoint folder, and with overwrite=False no existing file is replaced
+    (ExportTargetError); each file appears complete or not at all.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     model = ckpt.model.eval()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    check_export_target(out, ckpt.path, overwrite, write_tokenizer)
+    buffer = io.BytesIO()
+    # eval() on the wrapper too: the exporter restores the module's mode afterwards, and a
+    # fresh wrapper is in training mode, which would switch dropout on in `model`.
+    _trace_export(_WithStates(model).eval() if with_states else model, buffer, with_states, opset)
+    model.eval()
+    proto = onnx.load_from_string(buffer.getvalue())
+    _declare_output_shapes(proto, model)
+    for key, value in export_metadata(ckpt).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = f"rnn_demo {ckpt.name} ({ckpt.preset}): {ckpt.description}"
     try:
-        # eval() on the wrapper too: the exporter restores the module's mode afterwards, and a
-        # fresh wrapper is in training mode, which would switch dropout on in `model`.
-        _trace_export(_WithStates(model).eval() if with_states else model, tmp, with_states, opset)
-        model.eval()
-        proto = onnx.load(str(tmp))
-        _declare_output_shapes(proto, model)
-        for key, value in export_metadata(ckpt).items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        proto.doc_string = f"rnn_demo {ckpt.name} ({ckpt.preset}): {ckpt.description}"
-        onnx.save(proto, str(tmp))
-        try:
-            onnx.checker.check_model(str(tmp), full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ExportVerificationError(f"{ckpt.name}: onnx checker rejected the export: {exc}") from exc
-        parity, batches = verify_against_torch(tmp, model, with_states, tolerance=tolerance)
-        if not parity.ok or not np.isfinite(parity.max_abs_diff):
-            raise ExportVerificationError(
-                f"{ckpt.name}: onnxruntime CPU differs from PyTorch by {parity.max_abs_diff:.3e} "
-                f"(> {tolerance:g}){parity.arbitrated}; refusing to write {out}")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportVerificationError(f"{ckpt.name}: onnx checker rejected the export: {exc}") from exc
+    graph = proto.SerializeToString()
+    parity, batches = verify_against_torch(graph, model, with_states, tolerance=tolerance)
+    if not parity.ok or not np.isfinite(parity.max_abs_diff):
+        raise ExportVerificationError(
+            f"{ckpt.name}: onnxruntime CPU differs from PyTorch by {parity.max_abs_diff:.3e} "
+            f"(> {tolerance:g}){parity.arbitrated}; refusing to write {out}")
+    files = [(out, graph)]
     if write_tokenizer:
-        tokenizer_sidecar(out).write_bytes((ckpt.path / TOKENIZER_FILE).read_bytes())
+        files.insert(0, (tokenizer_sidecar(out), (ckpt.path / TOKENIZER_FILE).read_bytes()))
+    _write_all(files, overwrite)
     return ExportResult(path=out, name=ckpt.name, max_abs_diff=parity.max_abs_diff, checked_batches=batches,
                         with_states=with_states, note=parity.arbitrated)
 
+
+def _write_all(files: list[tuple[Path, bytes]], overwrite: bool) -> None:
+    """Each file complete or not at all; when one fails, those this call created are removed."""
+    created: list[Path] = []
+    try:
+        for path, data in files:
+            existed = path.exists()
+            new = NewFile(path, overwrite, binary=True)
+            try:
+                new.file.write(data)
+            except OSError as exc:
+                new.discard()
+                raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}; it was not written") from exc
+            new.commit()
+            if not existed:
+                created.append(path)
+    except (OutputPathError, OutputWriteError) as exc:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise ExportTargetError(str(exc)) from exc

@@ -33,10 +33,8 @@ import logging
 import math
 import os
 import re
-import signal
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections import Counter
@@ -53,9 +51,9 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 from tqdm import tqdm
 
-from .batch_io import (DEFAULT_BATCH, BadLineError, BadRows, Destination, OutputPathError, ReadStats, RunError,
-                       Writer, check_classified, check_paths, input_format, note_last_padded, output_format,
-                       read_chunks, read_rows, report_done, terminated)
+from .batch_io import (DEFAULT_BATCH, BadLineError, BadRows, Destination, FatalInputError, OutputPathError, ReadStats,
+                       RunError, Writer, check_accounted, check_classified, check_paths, input_format,
+                       note_last_padded, output_format, read_chunks, read_rows, report_done, stop_signals)
 from .runtime import OnnxPredictor, ProviderUnavailableError
 from .workers import classify_texts
 
@@ -79,6 +77,9 @@ def expand_input(spec: Path, requested_format: str) -> tuple[list[Path], bool]:
             raise OutputPathError(f"{spec}: no input shards in this folder (files ending in "
                                   f"{', '.join(SHARD_SUFFIXES)}, or any file with --format)")
         return files, True
+    if spec.exists():
+        raise OutputPathError(f"{spec} is not a file (a pipe or /dev/stdin?): the Ray engine's read tasks read "
+                              "files; classify a pipe with the local engine")
     if glob.has_magic(str(spec)):
         files = sorted(Path(p) for p in glob.glob(str(spec), recursive=True) if Path(p).is_file())
         if not files:
@@ -232,47 +233,49 @@ def plan_actors(device: str, requested: int | None, nodes: list[dict[str, float]
 
 
 # -- the run ----------------------------------------------------------------------------------
+MAX_WAITING_OPEN = 64  # finished unnamed shard files held open; later ones wait under hidden names
+
+
 class ShardOutputs:
-    """The result files, one per shard, opened in shard order (one at a time) and committed together."""
+    """The result files, one per shard, opened in shard order (one at a time) and committed together.
+
+    Each is a batch_io.Destination: unnamed until the commit where the system allows, so a run
+    that ends in any way, SIGKILL included, leaves no file. A finished unnamed file must stay
+    open to stay alive; beyond MAX_WAITING_OPEN of them, the next ones wait under hidden names."""
 
     def __init__(self, targets: list[Path | None], out_fmt: str, class_names: tuple[str, ...],
-                 folder: Path | None = None) -> None:
-        self.targets, self.out_fmt, self.class_names = targets, out_fmt, class_names
+                 overwrite: bool = False) -> None:
+        self.targets, self.out_fmt, self.class_names, self.overwrite = targets, out_fmt, class_names, overwrite
         self.destinations: list[Destination] = []
-        self.new_folder = folder if folder is not None and not folder.exists() else None  # removed by discard()
 
     def at(self, shard: int) -> Destination:
         """The shard's file; the files of the shards before it are complete (a shard without any
         row, e.g. an empty file, gets the CSV header alone)."""
         while len(self.destinations) <= shard:
             if self.destinations:
-                self.destinations[-1].close()
-            destination = Destination(self.targets[len(self.destinations)])
+                waiting = sum(d.unnamed for d in self.destinations[:-1])
+                self.destinations[-1].close(keep_open=waiting < MAX_WAITING_OPEN)
+            destination = Destination(self.targets[len(self.destinations)], overwrite=self.overwrite)
             self.destinations.append(destination)
             Writer(destination.file, self.out_fmt, self.class_names)  # the CSV header
         return self.destinations[shard]
 
     def commit(self) -> None:
-        """Every file into place (Ctrl-C and SIGTERM are ignored meanwhile: no half-committed set)."""
+        """Every file into place (Ctrl-C and SIGTERM are only counted meanwhile: no half-committed set)."""
         self.at(len(self.targets) - 1)
-        in_main = threading.current_thread() is threading.main_thread()
-        held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
-        try:
+        with stop_signals.held():
             for destination in self.destinations:
                 destination.commit()
-        finally:
-            for sig, handler in held.items():
-                signal.signal(sig, handler)
 
     def discard(self) -> None:
-        for destination in self.destinations:
+        """Forget every file; the first shard's, which made any new folder, last (so that the
+        folder is empty by then and goes too)."""
+        for destination in reversed(self.destinations):
             destination.discard()
-        if self.new_folder is not None:
-            with contextlib.suppress(OSError):  # only if still empty
-                self.new_folder.rmdir()
 
 
-_OWN_ERRORS = {error.__name__: error for error in (BadLineError, OutputPathError, ProviderUnavailableError)}
+_OWN_ERRORS = {error.__name__: error for error in (FatalInputError, BadLineError, OutputPathError,
+                                                   ProviderUnavailableError)}
 # how Ray writes such an error into the message of an error it raises instead (e.g. ActorDiedError)
 _OWN_ERROR_LINE = re.compile(rf"^export\.\w+\.({'|'.join(_OWN_ERRORS)}): (.+)$", re.MULTILINE)
 
@@ -323,8 +326,7 @@ def ray_session(address: str | None) -> Iterator[None]:
                 "cluster uses token authentication set RAY_AUTH_MODE=token, with the token in ~/.ray/auth_token "
                 "or $RAY_AUTH_TOKEN (Ray sends it to an explicit address only when asked to)") from None
         raise
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, terminated)  # ray.init installs its own, which exits without cleaning up
+    stop_signals.install()  # ray.init installs its own SIGTERM handler, which exits without cleaning up
     try:
         yield
     finally:
@@ -412,9 +414,13 @@ def collect(dataset: ray.data.Dataset, shards: list[Path], outputs: ShardOutputs
                 if tally.first is None:
                     tally.first = (tally.last, tally.done)
                 bar.update(row["rows"])
-    except (BadLineError, RunError, KeyboardInterrupt):
+    except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - Ray's wrappers: our own error out of them, or one clear line
+        if isinstance(exc, (BadLineError, RunError)) and not isinstance(exc, ray.exceptions.RayError):
+            raise  # raised here, in the driver
+        # a read task's or an actor's error comes wrapped (RayTaskError(FatalInputError) is both
+        # kinds, and its text is the whole remote traceback): the original out of it
         cause = _cause(exc)
         if cause is not exc:
             raise cause from None
@@ -439,7 +445,7 @@ def classify_ray(args: argparse.Namespace) -> int:
     predictor.model.close()
 
     started = time.perf_counter()
-    outputs = ShardOutputs(targets, out_fmt, predictor.class_names, args.output if several else None)
+    outputs = ShardOutputs(targets, out_fmt, predictor.class_names, args.overwrite)
     bad_rows = BadRows(args.skip_bad, lambda message: tqdm.write(message, file=sys.stderr))
     bar = tqdm(unit=" rows", disable=args.no_progress, file=sys.stderr)
     ok = False
@@ -454,14 +460,16 @@ def classify_ray(args: argparse.Namespace) -> int:
             dataset = build_dataset(list(zip(shards, formats)), args, device, actors, out_fmt, model, tokenizer)
             tally = collect(dataset, shards, outputs, bad_rows, bar)
         bar.close()
-        check_classified(shards[0] if not several else args.input, tally.rows, tally.done,
-                         all(fmt == "csv" for fmt in formats))
+        source = shards[0] if not several else args.input
+        check_classified(source, tally.rows, tally.done, all(fmt == "csv" for fmt in formats))
+        check_accounted(source, ReadStats(tally.rows), tally.done, bad_rows.skipped)
         outputs.commit()
         ok = True
     finally:
-        bar.close()
-        if not ok:
-            outputs.discard()
+        with stop_signals.held():  # a second Ctrl-C or SIGTERM must not cut the cleanup short
+            bar.close()
+            if not ok:
+                outputs.discard()
     spread = ", ".join(f"{count} chunks on node {where}" for where, count in sorted(tally.chunks.items()))
     report_done(tally.done, time.perf_counter() - started, f"{actors} Ray actors ({spread}; "
                 f"{tally.after_start(started)})", bad_rows.skipped, args.output if args.output is not None else "stdout")

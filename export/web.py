@@ -3,7 +3,7 @@
 The site runs every model in the learner's browser on ONNX Runtime Web (WASM); no server code,
 nothing fetched at run time. `python -m http.server -d DIR` (or any static host) serves it.
 
-    DIR/index.html widget.js reader.js tokenizer.js widget.css embed.js   from web/ (the widget sources)
+    DIR/index.html widget.js reader.js tokenizer.js input_rule.js widget.css embed.js   from web/ (the widget sources)
     DIR/vendor/ort.wasm.bundle.min.mjs, ort-wasm-simd-threaded.wasm, plotly-basic.min.js
                                      from web/node_modules (pinned in web/package-lock.json;
                                      `npm ci --prefix web` installs them)
@@ -38,7 +38,7 @@ WEB_SOURCES = ROOT / "web"
 SITE_FORMAT = "rnn_demo.web/1"
 SITE_MANIFEST = "site.json"  # written last: a folder without it is not a finished site
 SITE_MARKER = ".rnn_demo_web"  # written first: lets a rebuild clear a half-written folder
-SOURCE_FILES = ("index.html", "widget.js", "reader.js", "tokenizer.js", "widget.css", "embed.js")
+SOURCE_FILES = ("index.html", "widget.js", "reader.js", "tokenizer.js", "input_rule.js", "widget.css", "embed.js")
 # npm package -> files copied from its folder in node_modules into DIR/vendor/.
 VENDORED = {
     "onnxruntime-web": ("dist/ort.wasm.bundle.min.mjs", "dist/ort-wasm-simd-threaded.wasm"),

@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -53,6 +54,9 @@ def classify_texts(predictor: OnnxPredictor, texts: Sequence[str], batch_size: i
     return classify_encoded(predictor.model, encoded, batch_size)
 
 
+STOP_TIMEOUT = 10.0  # seconds close() waits for workers to finish before it kills them
+
+
 class ThreadWorker:
     """One session (e.g. on CUDA) run from one background thread."""
 
@@ -65,8 +69,10 @@ class ThreadWorker:
     def submit(self, texts: list[str]) -> Future:
         return self._pool.submit(classify_texts, self.predictor, texts, self.batch_size)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the thread; a run that failed does not wait for the chunk it is on (the thread
+        ends with it, and the interpreter waits for it at exit)."""
+        self._pool.shutdown(wait=timeout > 0, cancel_futures=True)
 
 
 # -- worker processes ---------------------------------------------------------------------
@@ -135,8 +141,33 @@ class ProcessWorkers:
     def submit(self, texts: list[str]) -> Future:
         return self._pool.submit(_run, texts)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the workers: each may finish its chunk for up to `timeout` seconds (0 after a
+        failed run: nobody needs its result), then it is killed. A worker that cannot end by
+        itself (stopped with SIGSTOP, stuck) therefore never holds up the run's exit: SIGKILL
+        ends even a stopped process.
+
+        This reaches into the executor (its table of workers, its manager thread, its result
+        pipe), because its own shutdown(wait=True) waits for running chunks without a limit."""
+        pool = self._pool
+        processes = list((pool._processes or {}).values())
+        manager, results = pool._executor_manager_thread, pool._result_queue
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            process.join(STOP_TIMEOUT)
+        if manager is not None:  # it notices the killed workers, fails what was pending and ends ...
+            manager.join(1.0)
+            if manager.is_alive() and results is not None:
+                # ... unless it is reading a result that a killed worker left half written: with
+                # this process's copy of the pipe's write end closed, that read ends (EOF)
+                results._writer.close()
+                manager.join(STOP_TIMEOUT)
         for end in self._pipe:
             end.close()
 

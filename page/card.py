@@ -24,6 +24,16 @@ def _cell(value) -> str:
     return html.escape(str(value)).replace("|", "\\|")
 
 
+def _setting_name(key: str) -> str:
+    """A training setting in the page's language, with the name the training command uses:
+    "batch size (headlines per step) (`batch_size`)"; a setting without a translation keeps its name."""
+    try:
+        name = tr(f"card.setting_{key}")
+    except KeyError:
+        return f"`{_cell(key)}`"
+    return f"{_cell(name)} (`{_cell(key)}`)"
+
+
 def describe(entry) -> str:
     """Plain-words description of a model (model.NAME in the translation files), else its own line."""
     key = f"model.{entry.name}"
@@ -70,7 +80,10 @@ def model_card(reg, model: str):
     epochs = m.get("epochs", [])
     if epochs:
         best = m.get("best_val_accuracy", epochs[-1].get("val_accuracy", float("nan")))
-        rows.append((tr("card.epochs"), tr("card.epochs_value", n=len(epochs), acc=f"{best:.3f}")))
+        # how many epochs ran, and which one's weights were kept (the curve marks the same epoch)
+        value = (tr("card.epochs_kept", n=len(epochs), best=m["best_epoch"], acc=f"{best:.3f}")
+                 if isinstance(m.get("best_epoch"), int) else tr("card.epochs_value", n=len(epochs), acc=f"{best:.3f}"))
+        rows.append((tr("card.epochs"), value))
     table = [f"| {tr('card.setting')} | {tr('card.value')} |", "|---|---|"]
     table += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows]
     lines = [f"### {_cell(ckpt.name)}", _cell(describe(entry)), "", *table]
@@ -78,7 +91,7 @@ def model_card(reg, model: str):
     if settings:
         lines += ["", f"**{tr('card.training_settings')}**", "",
                   f"| {tr('card.setting')} | {tr('card.value')} |", "|---|---|"]
-        lines += [f"| `{_cell(k)}` | {_cell(v)} |" for k, v in settings.items()]
+        lines += [f"| {_setting_name(k)} | {_cell(v)} |" for k, v in settings.items()]
     if test:
         lines += ["", tr("card.test_accuracy", acc=f"{test['accuracy']:.3f}", n=f"{test.get('n', 0):,}"), "",
                   tr("card.per_class"), "|---|---:|---:|---:|---:|"]

@@ -263,15 +263,18 @@ def confusion_figure(confusion: np.ndarray, class_names: Sequence[str], height: 
                  colorbar=dict(title=dict(text=tr("plot.errors"), side="right"), x=1.02, y=0.22, len=0.45, thickness=10))]
     layout = base_layout(height, tr("plot.confusion"), top=50)
     layout["margin"].update(r=80)
-    layout["xaxis"] = dict(title=dict(text=tr("plot.predicted_class")), automargin=True)
-    layout["yaxis"] = dict(title=dict(text=tr("plot.true_class")), autorange="reversed", automargin=True)
+    # axis titles stand off the class names (they touched them)
+    layout["xaxis"] = dict(title=dict(text=tr("plot.predicted_class"), standoff=10), automargin=True)
+    layout["yaxis"] = dict(title=dict(text=tr("plot.true_class"), standoff=10), autorange="reversed", automargin=True)
     return make_figure(data, layout)
 
 
-def training_curves_figure(epochs: list[dict], height: int = 380, best_epoch: int | None = None) -> go.Figure:
+def training_curves_figure(epochs: list[dict], height: int = 540, best_epoch: int | None = None) -> go.Figure:
     """Loss and accuracy per epoch from metrics.json's "epochs" list (whatever keys are present).
 
-    `best_epoch` (the epoch whose weights were kept, chosen on validation accuracy) is marked.
+    The two panels are stacked (loss above accuracy, one epoch axis each): side by side on a phone
+    the accuracy panel's axis title was drawn over the loss panel. `best_epoch` (the epoch whose
+    weights were kept, chosen on validation accuracy) is marked in both.
     """
     x = [e.get("epoch", i + 1) for i, e in enumerate(epochs)]
     series = [("train_loss", 0, "#0072B2", "solid"), ("val_loss", 0, "#D55E00", "dash"),
@@ -284,18 +287,22 @@ def training_curves_figure(epochs: list[dict], height: int = 380, best_epoch: in
         data.append(dict(type="scatter", x=x, y=[e.get(key) for e in epochs], mode="lines+markers",
                          name=tr(f"plot.{key}"), line=dict(color=color, dash=dash), xaxis=xs, yaxis=ys))
     layout = base_layout(height, tr("plot.curves"), top=50)
-    layout["margin"].update(b=110)  # the legend goes below the axes: above, it wraps into the title on a phone
-    for k, ((xdom, ydom), name) in enumerate(zip(_grid(2, 2, 0.14, 0), (tr("plot.loss"), tr("plot.accuracy")))):
+    layout["margin"].update(b=90)  # the legend goes below the axes: above, it wraps into the title on a phone
+    domains = _rows(2, 110 / height)  # room for the top panel's epoch axis and its title
+    for k, (ydom, name) in enumerate(zip(domains, (tr("plot.loss"), tr("plot.accuracy")))):
         xs, ys, xa, ya = _axis_names(k)
-        layout[xa] = dict(AXIS, domain=list(xdom), anchor=ys, tickmode="auto", nticks=7, tickformat="d",
-                          title=dict(text=tr("plot.epoch")))
-        layout[ya] = dict(AXIS, domain=[0, 0.92], anchor=xs, title=dict(text=name))
-    layout["legend"].update(yanchor="top", y=-0.3)
+        layout[xa] = dict(AXIS, domain=[0, 1], anchor=ys, tickmode="auto", nticks=7, tickformat="d",
+                          title=dict(text=tr("plot.epoch"), standoff=10), **({"matches": "x"} if k else {}))
+        layout[ya] = dict(AXIS, domain=list(ydom), anchor=xs, title=dict(text=name))
+    layout["legend"].update(yanchor="top", y=-90 / height)
     if best_epoch is not None:
-        layout["shapes"] = [dict(type="line", x0=best_epoch, x1=best_epoch, y0=0, y1=0.92, xref=f"x{'' if k == 0 else 2}",
-                                 yref="paper", line=dict(color="#555", dash="dot", width=1.5)) for k in (0, 1)]
-        layout["annotations"].append(dict(text=tr("plot.kept", epoch=best_epoch), x=best_epoch, y=0.92, xref="x2", yref="paper",
-                                          yanchor="bottom", showarrow=False, font=dict(size=11, color="#555")))
+        layout["shapes"] = [dict(type="line", x0=best_epoch, x1=best_epoch, y0=ydom[0], y1=ydom[1],
+                                 xref="x" if k == 0 else "x2", yref="paper", line=dict(color="#555", dash="dot", width=1.5))
+                            for k, ydom in enumerate(domains)]
+        # named once, at the top of the loss panel, where the falling curves leave room
+        layout["annotations"].append(dict(text=tr("plot.kept", epoch=best_epoch), x=best_epoch, y=domains[0][1],
+                                          xref="x", yref="paper", xanchor="right", yanchor="top", showarrow=False,
+                                          font=dict(size=11, color="#555")))
     return make_figure(data, layout)
 
 

@@ -11,13 +11,12 @@ import html
 import inspect
 import logging
 from pathlib import Path
-from urllib.parse import quote
 
 import gradio as gr
 
 from rnn_demo.catalog import EXAMPLES, default_model, lesson_order
 
-from . import card, i18n, lesson_views, links, packing_diagram, views
+from . import card, i18n, lesson_views, links, packing_diagram, settings, views
 from .inputs import MAX_CHARS, MAX_HEADLINES, InputError, split_headlines
 from .registry import Registry, UnknownModelError
 from .tabs import BY_NAME, TABS
@@ -26,7 +25,7 @@ LOG = logging.getLogger("rnn_demo.app")
 MAX_MODEL_NAME = 100  # longer "model names" are not echoed back (nor into the log)
 API_EXAMPLE = """```python
 from gradio_client import Client
-client = Client("http://127.0.0.1:7860/")   # or the Space id, e.g. "user/rnn-demo"
+client = Client("{address}")   # or the Space id, e.g. "user/rnn-demo"
 client.predict("Striker scores twice in stoppage time", "{model}", api_name="/predict")
 # -> {{"World": 0.01, "Sports": 0.97, ...}}
 client.predict("Striker scores twice in stoppage time", "{model}", api_name="/analyze")
@@ -70,6 +69,15 @@ class Handlers:
         choices = views.internals_choices(self.reg, model)
         default = choices[-self.reg.get(model).ckpt.config.num_directions] if choices else None
         return dict(choices=[(views.internals_label(c), c) for c in choices], value=default, visible=len(choices) > 1)
+
+    def cell_layout_args(self) -> dict:
+        """The picker as laid out: the default model's value and visibility, but every model's
+        choices, so a session rebuilt from the layout (Gradio evicted it) accepts any model's value."""
+        args = self.cell_args(self.default_model)
+        every = [c for m in self.models for c in views.internals_choices(self.reg, m)]
+        args["choices"] = [(views.internals_label(c), c) for c in sorted(set(every), key=lambda c: (
+            int(c.split()[1]), c.split()[2] != "forward"))]
+        return args
 
     # ---- the Read tab
 
@@ -137,7 +145,7 @@ class Handlers:
         text = link.text if link.text is not None else gr.skip()
         packing_text = link.text if link.text is not None and BY_NAME[link.tab].text == "packing" else gr.skip()
         with i18n.language(lang):
-            notes = "\n".join(f"- {html.escape(i18n.tr(key, **values))}" for key, values in link.notes)
+            notes = links.notes_markdown(link.notes)  # the URL's values as plain text
             limits = i18n.tr("app.limits", headlines=MAX_HEADLINES, chars=f"{MAX_CHARS:,}")
             # Tab titles and the examples' captions: gr.I18n alone leaves them in the browser's first
             # language when ?lang= switches it after start-up, so they are also sent in the page's language.
@@ -149,17 +157,19 @@ class Handlers:
             cell = self.cell_args(link.model)["value"]
             read_out = self.read_headlines.__wrapped__(self, shown, link.model, cell)
             head = (lang, link.model, dims, gr.Tabs(selected=BY_NAME[link.tab].elem_id), link.tab, notes, limits,
-                    *self.static_markdown(), samples, text, packing_text,
+                    *self.static_markdown(app_root(request)), samples, text, packing_text,
                     link.k if link.k is not None else gr.skip())
         return (*head, *titles, *card_out, *read_out)
 
-    def static_markdown(self) -> tuple[str, str, str]:
-        """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n)."""
-        widget = (i18n.tr("app.widget_link", url=f"/gradio_api/file={quote(self.widget_index.as_posix())}")
-                  if self.widget_index is not None else "")
+    def static_markdown(self, root: str = "") -> tuple[str, str, str]:
+        """(widget link, problems, API text) in the current language (they carry values, so not gr.I18n).
+        `root`: the app's public address, so that the widget link works from a page that embeds the app
+        and the API example connects to the page's own address."""
+        widget = i18n.tr("app.widget_link", url=f"{root}/widget/") if self.widget_index is not None else ""
+        address = (root or "http://127.0.0.1:7860") + "/"
         problems = (i18n.tr("app.not_loaded", problems="; ".join(html.escape(p) for p in self.reg.problems))
                     if self.reg.problems else "")
-        api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model),
+        api = "\n".join([i18n.tr("app.api_intro"), API_EXAMPLE.format(model=self.default_model, address=address),
                          i18n.tr("app.api_models", names=", ".join(f"`{n}`" for n in self.models)), "",
                          i18n.tr("app.api_backend", backend=self.reg.backend)])
         return widget, problems, api
@@ -180,22 +190,26 @@ class Handlers:
         """(predict, analyze) for gr.api: checked arguments, expected errors as one log line each."""
         default = self.default_model
 
-        def predict(text: str, model: str = default) -> dict:
+        def predict(text: str, model: str = default, request: gr.Request = None) -> dict:
             """Class probabilities {class: probability} for one headline (the first line of `text`)."""
-            text, model = self._checked("predict", text, model)
             try:
+                text, model = self._checked("predict", text, model)
                 return views.predict(self.reg, text, model)
             except (InputError, UnknownModelError) as exc:
                 raise _user_error("predict", str(exc)) from None
+            finally:  # the call's session (with its text) is not kept: see settings.forget_session
+                settings.forget_session(request)
 
-        def analyze(text: str, model: str = default) -> dict:
+        def analyze(text: str, model: str = default, request: gr.Request = None) -> dict:
             """Tokens, probabilities, per-token (prefix) probabilities, projected trajectory, word
             importances, memory and word order for the first headline."""
-            text, model = self._checked("analyze", text, model)
             try:
+                text, model = self._checked("analyze", text, model)
                 return views.analyze(self.reg, text, model)
             except (InputError, UnknownModelError) as exc:
                 raise _user_error("analyze", str(exc)) from None
+            finally:
+                settings.forget_session(request)
 
         return predict, analyze
 
@@ -213,6 +227,19 @@ class Handlers:
         if len(model) > MAX_MODEL_NAME:
             raise _user_error(endpoint, f"unknown model (a {len(model):,}-character name); valid models: {valid}")
         return text or "", model
+
+
+def app_root(request: gr.Request | None) -> str:
+    """The app's address as the browser reached it, without a trailing slash: Gradio's own rule (a proxy's
+    X-Forwarded-Host/-Proto first, else the request's host), so it is right on a Space, behind a proxy and
+    inside <gradio-app> on another site; "" (links relative to the page) when it cannot be told."""
+    from gradio import route_utils
+
+    raw = getattr(request, "request", None)
+    try:
+        return route_utils.get_root_url(raw, route_utils.get_api_call_path(raw), None)
+    except (AttributeError, ValueError, TypeError):  # no request (tests, API calls without one)
+        return ""
 
 
 def _user_error(endpoint: str, message: str) -> gr.Error:

@@ -53,6 +53,11 @@ def languages() -> list[str]:
     return sorted(locales(), key=lambda code: (code != DEFAULT, code))
 
 
+def names() -> dict[str, str]:
+    """{code: the language's name in that language} for the language switch, English first."""
+    return {code: locales()[code].get("lang.name", code) for code in languages()}
+
+
 def current() -> str:
     return _CURRENT.get()
 
@@ -80,7 +85,60 @@ def tr(key: str, lang: str | None = None, **values) -> str:
         text = table[DEFAULT].get(key)
     if text is None:
         raise KeyError(f"translation key {key!r} is not in {LOCALES_DIR / 'en.json'}")
-    return text.format(**values) if values else text
+    if not values:
+        return text
+    text = text.format(**values)
+    return korean_particles(text) if lang == "ko" else text
+
+
+# ---- Korean particles: "은(는)" after a filled-in name becomes the form its last sound takes
+
+# (form after a final consonant, form after a vowel) for each "A(B)" written in ko.json
+_PARTICLES = {"은(는)": ("은", "는"), "이(가)": ("이", "가"), "을(를)": ("을", "를"), "과(와)": ("과", "와"),
+              "(으)로": ("으로", "로")}
+_PARTICLE = re.compile(r"(\S)([\"'’”)\]]*)(은\(는\)|이\(가\)|을\(를\)|과\(와\)|\(으\)로)")
+# how each digit is read: does its Korean name end in a consonant (영 일 삼 육 칠 팔), and is it ㄹ (일 칠 팔)
+_DIGIT_FINAL = {"0": "ㅇ", "1": "ㄹ", "3": "ㅁ", "6": "ㄱ", "7": "ㄹ", "8": "ㄹ"}
+_RIEUL = 8  # index of ㄹ among the final consonants of a Hangul syllable
+
+
+def _final_sound(text: str) -> str | None:
+    """The final consonant of `text` read aloud ("ㄹ", another one as "C") or None for a vowel ending.
+
+    Hangul from the syllable; digits by their Korean names; a Latin word by its last letters: l, m, n,
+    "ng" and r after a consonant ("rnn", "lstm" are spelled out: 엘, 엠, 엔, 알) end in a consonant,
+    other letters and "-er" words ("layer": 레이어) in a vowel.
+    """
+    last = text[-1]
+    if "\uac00" <= last <= "\ud7a3":
+        final = (ord(last) - 0xAC00) % 28
+        return None if final == 0 else "ㄹ" if final == _RIEUL else "C"
+    if last in "0123456789":
+        final = _DIGIT_FINAL.get(last)
+        return "ㄹ" if final == "ㄹ" else (None if final is None else "C")
+    word = re.search(r"[A-Za-z]+$", text)
+    if word:
+        w = word.group().lower()
+        if w.endswith("l") or (w.endswith("r") and (len(w) == 1 or w[-2] not in "aeiouy")):
+            return "ㄹ"
+        if w.endswith(("m", "n", "ng")):
+            return "C"
+    return None
+
+
+def korean_particles(text: str) -> str:
+    """Replace each both-ways particle ("lesson-lstm은(는)") by the one the preceding word takes."""
+    def pick(match: re.Match) -> str:
+        before, closing, written = match.groups()
+        start = match.start(1)
+        sound = _final_sound(text[max(0, start - 40):start + 1])
+        after_consonant, after_vowel = _PARTICLES[written]
+        if written == "(으)로":  # ㄹ takes 로, as a vowel does
+            form = after_vowel if sound in (None, "ㄹ") else after_consonant
+        else:
+            form = after_vowel if sound is None else after_consonant
+        return before + closing + form
+    return _PARTICLE.sub(pick, text)
 
 
 def class_key(name: str) -> str:

@@ -19,7 +19,7 @@ from rnn_demo.tokenizer import UNK_ID
 
 from . import figures, lesson_figures
 from .i18n import class_label, tr
-from .inputs import split_headlines
+from .inputs import input_problem, problem_label, problem_note, split_headlines
 from .registry import shown_path
 
 REBUILD = "python -m rnn_demo.lessons --all --data " + TEST_DATA
@@ -40,6 +40,15 @@ def _lessons_for(entry) -> tuple[object | None, str]:
 
 def _notes(notes: list[str]) -> str:
     return "\n".join(f"- _{html.escape(n)}_" for n in dict.fromkeys(n for n in notes if n))
+
+
+def _refusal(entry, headline: str) -> tuple[object, str] | None:
+    """(message figure, note) when the input rule gives `headline` no answer (page.inputs.input_problem)."""
+    problem = input_problem(headline, entry.ckpt.vocab)
+    if problem is None:
+        return None
+    figure = figures.message_figure(tr("note.no_answer_figure", index=1, reason=problem_label(problem)))
+    return figure, problem_note(problem, 0, entry.name)
 
 
 @torch.inference_mode()
@@ -100,11 +109,14 @@ def word_order_view(reg, text: str, seed: int = 0):
         msg = tr("lesson.order_empty")
         return figures.message_figure(msg), msg
     first = next(iter(reg.entries.values()))
+    table, notes = word_order_testset_table(reg)
+    refused = _refusal(first, headlines[0])
+    if refused is not None:  # no answers to compare; the test-set table still teaches
+        return refused[0], "\n\n".join([f"- _{html.escape(refused[1])}_", tr("lesson.testset"), table, _notes(notes)])
     variants = headline_variants(first.ckpt.vocab, headlines[0], seed)
     names = lesson_order(reg.names)
     probs = np.stack([word_order_probabilities(reg.get(n), variants) for n in names])  # (M, 3, C)
     fig = lesson_figures.word_order_figure(names, probs, reg.class_names)
-    table, notes = word_order_testset_table(reg)
     label = {k: tr("lesson." + k.replace(" ", "_")) for k in variants}
     words = "\n".join(f"- **{label[k]}** ({tr('lesson.seed', seed=seed)}): {html.escape(' '.join(v))}"
                       if k == "shuffled" else f"- **{label[k]}**: {html.escape(' '.join(v))}" for k, v in variants.items())
@@ -138,13 +150,17 @@ def memory_view(reg, text: str, model: str):
     """(per-word figure for the typed headline, test-set curves figure, Markdown)."""
     headlines, _ = split_headlines(text)
     recurrent = [n for n in lesson_order(reg.names) if reg.get(n).ckpt.config.is_recurrent]
-    colors = {n: lesson_figures.model_color(i) for i, n in enumerate(recurrent)}  # same colour in both charts
+    styles = {n: i for i, n in enumerate(recurrent)}  # a model looks the same in both charts
     notes = []
     entry = reg.get(model)
     if not entry.ckpt.config.is_recurrent:
         notes.append(tr("lesson.no_state", model=model))
+    refused = _refusal(entry, headlines[0]) if headlines else None
     if not headlines:
         live = figures.message_figure(tr("lesson.memory_empty"))
+    elif refused is not None:
+        live = refused[0]
+        notes.insert(0, refused[1])
     else:
         curves = {}
         for n in recurrent:
@@ -152,7 +168,7 @@ def memory_view(reg, text: str, model: str):
             _, ids, _ = states.encode_one(e.ckpt.vocab, headlines[0])
             curves[n] = memory_values(e, ids)
         tokens, _, _ = states.encode_one(entry.ckpt.vocab, headlines[0])
-        live = (lesson_figures.word_sensitivity_figure(tokens, curves, selected=model, colors=colors) if curves else
+        live = (lesson_figures.word_sensitivity_figure(tokens, curves, selected=model, styles=styles) if curves else
                 figures.message_figure(tr("lesson.no_recurrent")))
     stored = {}
     for n in recurrent:
@@ -161,7 +177,7 @@ def memory_view(reg, text: str, model: str):
         if lessons is not None and lessons.memory:
             stored[n] = lessons.memory
     if stored:
-        testset = lesson_figures.memory_curves_figure(stored, colors)
+        testset = lesson_figures.memory_curves_figure(stored, styles)
         some = next(iter(stored.values()))
         at = [d for d in (10, 20) if d < len(some["distance"])]
         rows = [f"| {tr('card.col_model')} | " + " | ".join(tr("lesson.words_back", n=d) for d in at) + " |",
@@ -190,7 +206,8 @@ def batching_view(reg, names: tuple[str, ...] = PACKING_PAIR):
     if not stored:
         msg = tr("lesson.no_batching", command=REBUILD)
         return figures.message_figure(msg), _notes(notes) or msg
-    fig = lesson_figures.batching_figure(stored, BATCHING_MODES)
+    recurrent = [n for n in lesson_order(reg.names) if reg.get(n).ckpt.config.is_recurrent]
+    fig = lesson_figures.batching_figure(stored, BATCHING_MODES, styles={n: i for i, n in enumerate(recurrent)})
     # one row per mode, one column per model: narrow enough for a phone
     lines = [f"| {tr('lesson.batching_col')} | " + " | ".join(stored) + " |", "|---|" + "---:|" * len(stored)]
     for m in BATCHING_MODES:
@@ -213,6 +230,9 @@ def packing_view(reg, text: str, k: int, pair: tuple[str, str] = PACKING_PAIR, m
         msg = tr("lesson.packing_empty")
         return figures.message_figure(msg), msg
     headline = headlines[0]
+    refused = _refusal(reg.get(pair[0]), headline)
+    if refused is not None:
+        return refused[0], f"- _{html.escape(refused[1])}_"
     k = int(max(0, min(max_pads, k)))
     classes = reg.class_names
     probs, drift = {}, {}
@@ -223,10 +243,13 @@ def packing_view(reg, text: str, k: int, pair: tuple[str, str] = PACKING_PAIR, m
         probs[n], drift[n] = p, np.linalg.norm(feats - feats[0], axis=1)  # (max_pads + 1,) L2 from k = 0
     target = int(np.argmax(probs[pair[1]][0]))
     fig = figures.drift_figure(list(range(max_pads + 1)), probs, drift, target, classes, selected_k=k)
-    lines = [tr("lesson.packing_intro", k=k), "", tr("lesson.packing_header"), "|---|---|---:|"]
-    for n in pair:  # three columns: readable at phone width; every probability is in the chart's hover
-        p = probs[n][k]
-        lines.append(f"| {n} | {class_label(classes[int(np.argmax(p))])} ({float(p.max()):.3f}) | {drift[n][k]:.3f} |")
+    lines = [tr("lesson.packing_intro", k=k), "", tr("lesson.packing_header", k=k), "|---|---|---|---:|"]
+    for n in pair:  # the answer without pads and with k of them, side by side: a flip shows in the table
+        before, after = probs[n][0], probs[n][k]
+        answer = lambda p: f"{class_label(classes[int(np.argmax(p))])} ({float(p.max()):.3f})"  # noqa: E731
+        moved = int(np.argmax(after)) != int(np.argmax(before))
+        lines.append(f"| {n} | {answer(before)} | {'**' + answer(after) + '**' if moved else answer(after)} | "
+                     f"{drift[n][k]:.3f} |")
     changes = [k2 for k2 in range(max_pads + 1)
                if int(np.argmax(probs[pair[0]][k2])) != int(np.argmax(probs[pair[0]][0]))]
     verdict = (tr("lesson.packing_changes", model=pair[0], k=changes[0]) if changes else

@@ -1,14 +1,15 @@
 """Deep links: `?model=…&text=…&tab=…&k=…&dims=…&lang=…` validated into what the page opens.
 
 A bad value never fails the page: it becomes a note (a translation key and its values) that the
-page shows in its language.
+page shows in its language, as plain text (`notes_markdown`): a value from the URL is never markup.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from .i18n import languages
+from .i18n import languages, tr
+from .inputs import notes_markdown as plain_notes
 from .tabs import TAB_NAMES
 
 MAX_LINK_TEXT = 2000  # a link's text beyond this is cut (with a note); URLs that long are fragile anyway
@@ -69,3 +70,9 @@ def parse_link(params: Mapping[str, str], models: Sequence[str], default_model: 
     if lang and lang.strip().lower().split("-")[0] not in languages():
         link.notes.append(("note.link_unknown_lang", dict(value=lang[:20], names=", ".join(languages()))))
     return link
+
+
+def notes_markdown(notes: Sequence[tuple[str, dict]]) -> str:
+    """A link's notes in the current language as a Markdown list; each note, with the URL's value in
+    it, is plain text (`inputs.plain_markdown`): `?model=![p](http://…)` shows those characters."""
+    return plain_notes([tr(key, **values) for key, values in notes])

@@ -133,7 +133,8 @@ def cells_json(entry: ModelEntry, tr: states.Trace, choice: str | None, steps: i
         panels.append({"key": name.replace(" ", "_"), "label": i18n.tr("plot.gate_" + name.replace(" ", "_")),
                        "range": [-1, 1] if signed else [0, 1], "values": _r(values[:steps], VALUE_DIGITS)})
     found = memory_unit(cell.gates[MEMORY_GATE[kind]][:steps]) if kind in MEMORY_GATE else None
-    return {"choice": choice, "kind": kind, "units": int(cell.hidden.shape[1]), "panels": panels,
+    label = i18n.tr("plot.layer", layer=layer, direction=i18n.tr(f"plot.{direction}"))
+    return {"choice": choice, "label": label, "kind": kind, "units": int(cell.hidden.shape[1]), "panels": panels,
             "changed_key": "cell" if cell.cell is not None else "hidden",
             "memory": found, "memory_text": memory_sentence(kind, found, tr.tokens[:steps])}
 
@@ -195,10 +196,13 @@ STEPPER_HTML = """<div id="reader-stepper" class="reader-view">
 <p id="step-limit" class="step-limit"></p></div>"""
 TRAJECTORY_HTML = """<div id="reader-trajectory" class="reader-view">
 <div id="reader-legend" class="reader-legend"></div>
-<div id="reader-layers" class="layers"><div id="reader-cloud"></div><div id="reader-path"></div></div>
-<div id="reader-3d" hidden></div></div>"""
-PREFIX_HTML = """<div id="reader-prefix-box" class="reader-view"><div id="reader-prefix"></div></div>"""
+<div id="reader-layers" class="layers"><div id="reader-cloud"></div><canvas id="reader-canvas"></canvas>
+<div id="reader-path"></div></div></div>"""
+PREFIX_HTML = """<div id="reader-prefix-box" class="reader-view banded"><div id="reader-prefix"></div>
+<div id="prefix-band" class="step-band" hidden></div></div>"""
 COLUMN_HTML = """<div id="reader-column" class="reader-view">
 <p id="column-memory" class="column-memory"></p><p id="column-title" class="column-title"></p>
 <div id="column-strip" class="column-strip"></div><p id="column-changed" class="column-changed"></p></div>"""
-CELLS_HTML = """<div id="reader-cells" class="reader-view"></div>"""
+CELLS_HTML = """<p id="cells-title" class="column-title"></p>
+<div id="reader-cells-box" class="reader-view banded"><div id="reader-cells"></div>
+<div id="cells-band" class="step-band" hidden></div></div>"""

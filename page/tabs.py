@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class Tab:
     name: str  # ?tab=NAME; the title is the translation of view.NAME
     text: str = "headlines"  # the text a link to this tab carries: the page's "headlines" or the tab's own "packing"
-    on_select: bool = False  # computed when the learner selects the tab (a view without a button)
+    on_select: bool = False  # computed when the learner selects the tab, so it never opens empty
     on_open: bool = False  # computed when a deep link opens the page on it (a programmatic change fires no select)
 
     @property
@@ -27,7 +27,7 @@ class Tab:
 
 TABS = (
     Tab("read"),
-    Tab("compare", on_open=True),
+    Tab("compare", on_select=True, on_open=True),
     Tab("card"),
     Tab("packing", text="packing"),
     Tab("order", on_select=True, on_open=True),

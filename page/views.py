@@ -18,7 +18,8 @@ from . import figures, lesson_views, reader
 from .fragments import answer_html, importance_html
 from . import i18n
 from .i18n import class_label
-from .inputs import first_headline, not_english, notes_markdown, split_headlines, vocabulary_notes
+from .inputs import (first_headline, input_problem, not_english, notes_markdown, problem_label, problem_note,
+                     split_headlines, vocabulary_notes)
 from .registry import ModelEntry, Registry
 
 COMPARE_PATHS = 4  # trajectories per small multiple
@@ -73,6 +74,8 @@ def analyze(reg: Registry, text: str, model: str) -> dict:
     return {
         "model": entry.name,
         "headline": headline,
+        # why the page shows no answer for this headline (page.inputs.INPUT_PROBLEMS), null when it does
+        "input_problem": input_problem(headline, entry.ckpt.vocab),
         "tokens": tr.tokens,
         "in_vocabulary": tr.known,
         "probabilities": {c: float(p) for c, p in zip(classes, probs)},
@@ -145,7 +148,8 @@ def headline_table(entry: ModelEntry, headlines: list[str], probs: np.ndarray) -
     for i, (h, p) in enumerate(zip(headlines, probs)):
         tokens = entry.ckpt.vocab.tokenize(h)
         unknown = sum(t not in entry.ckpt.vocab for t in tokens)
-        answer = (i18n.tr("note.not_english_label") if not_english(h) else class_label(classes[int(np.argmax(p))]))
+        problem = input_problem(h, entry.ckpt.vocab)
+        answer = problem_label(problem) if problem else class_label(classes[int(np.argmax(p))])
         rows.append([i + 1, h, answer, *(round(float(v), 4) for v in p), f"{unknown}/{len(tokens)}"])
     columns = [i18n.tr(k) for k in ("card.col_index", "card.col_headline", "card.col_predicted")]
     return pd.DataFrame(rows, columns=[*columns, *map(class_label, classes), i18n.tr("card.col_unknown")])
@@ -183,15 +187,16 @@ def analyze_page(reg: Registry, text: str, model: str, cell_choice: str | None =
         notes.append(entry.projection_note)
     first = headlines[0]
     classes = entry.ckpt.class_names
-    label = None if not_english(first) else {c: float(p) for c, p in zip(classes, probs[0])}
+    problem = input_problem(first, entry.ckpt.vocab)  # no answer where the input rule refuses one
+    label = None if problem else {c: float(p) for c, p in zip(classes, probs[0])}
     payload = reader.reader_payload(reg, headlines, model, cell_choice)
-    payload["answerable"] = label is not None and any(payload["known"])
+    payload["answerable"] = label is not None  # the stepper's bars follow the same rule
     steps = len(payload["tokens"])
     if payload["words"] > steps:
         notes.append(i18n.tr("reader.limit", limit=steps, words=payload["words"]))
     return PageResult(
         label=label,
-        answer=answer_html(label, classes, i18n.tr("note.not_english_label") if label is None else ""),
+        answer=answer_html(label, classes, problem_label(problem) if problem else ""),
         table=headline_table(entry, headlines, probs) if len(headlines) > 1 else None,
         notes=notes_markdown(notes),
         importance=importance_html(payload["tokens"], np.array(payload["importance"]), payload["known"][:steps]),
@@ -209,12 +214,22 @@ def compare_view(reg: Registry, text: str):
     classes = list(reg.class_names)
     names = lesson_order(reg.names)
     all_probs = {n: reg.get(n).predictor.predict_proba(headlines) for n in names}
-    bars = figures.compare_figure(names, np.stack([all_probs[n][0] for n in names]), classes)
+    # the input rule, per headline and model (each model reads with its own vocabulary)
+    problems = [{n: input_problem(h, reg.get(n).ckpt.vocab) for n in names} for h in headlines]
+    for i, found in enumerate(problems):
+        for code in dict.fromkeys(c for c in found.values() if c):
+            notes.append(problem_note(code, i, ", ".join(n for n, c in found.items() if c == code)))
+    first = next((c for c in problems[0].values() if c), None)
+    if first:  # no bars that look like answers for a headline the Read tab refuses
+        bars = figures.message_figure(i18n.tr("note.no_answer_figure", index=1, reason=problem_label(first)))
+    else:
+        bars = figures.compare_figure(names, np.stack([all_probs[n][0] for n in names]), classes)
     rows = []
     for i, h in enumerate(headlines):
         for n in names:
-            p = all_probs[n][i]
-            rows.append([i + 1, h, n, class_label(classes[int(np.argmax(p))]), *(round(float(v), 4) for v in p)])
+            p, problem = all_probs[n][i], problems[i][n]
+            answer = problem_label(problem) if problem else class_label(classes[int(np.argmax(p))])
+            rows.append([i + 1, h, n, answer, *(round(float(v), 4) for v in p)])
     columns = [i18n.tr(k) for k in ("card.col_index", "card.col_headline", "card.col_model", "card.col_predicted")]
     table = pd.DataFrame(rows, columns=[*columns, *map(class_label, classes)])
     shown = headlines[:COMPARE_PATHS]

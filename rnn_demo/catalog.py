@@ -19,8 +19,12 @@ DATA_DIR = "../shared/data/ag_news"
 TRAIN_DATA = f"{DATA_DIR}/train_hf.jsonl"
 TEST_DATA = f"{DATA_DIR}/test.csv"
 
-# Written for this project (not AG News rows): one or two per class, a few deliberately hard.
+# Written for this project (not AG News rows): one or two per class, a few deliberately hard. The
+# page opens on the first, and so does the word-order tab (it reads the same box): on this headline
+# the shipped lesson-rnn and lesson-lstm change their answer when the words are reversed, and
+# bilstm-2layer when they are shuffled (seed 0), so the tab shows its point at once.
 EXAMPLES = (
+    "Quantum startup raises 50 million dollars from investors",
     "Central bank raises interest rates as inflation climbs to a ten-year high",
     "Striker scores twice in stoppage time to keep title hopes alive",
     "Researchers unveil a chip that trains neural networks with a fraction of the power",
@@ -30,7 +34,6 @@ EXAMPLES = (
     "Olympic champion announces retirement at 31",
     "Floods force thousands to flee their homes in the north",
     "Apple and Microsoft report record profits",
-    "Quantum startup raises 50 million dollars from investors",
 )
 MULTI_EXAMPLE = "\n".join(EXAMPLES[:4])
 # "Why packing matters" opens on a headline (written for this project, not from any data set) on which

@@ -106,3 +106,10 @@ class AppServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+def shown(markdown: str) -> str:
+    """The text a Markdown note shows: page.inputs.plain_markdown's backslash before each punctuation mark removed."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

@@ -69,7 +69,9 @@ def test_pick_type_read_see_and_nothing_executes(server, browser, tmp_path):
     assert page.locator("#table img").count() == 0
 
     _plot_ready(page, "trajectory")
-    assert page.locator("#trajectory .scatterlayer .trace").count() > 4  # cloud + path + start/end
+    # the path layer: two headlines' paths and their start/end marks (the cloud is on a canvas below)
+    assert page.locator("#reader-path .scatterlayer .trace").count() >= 4
+    assert page.locator("#stepper-box img").count() == 0 and "<img" in page.inner_text("#step-words")
     assert page.locator("#prefix .scatterlayer .trace").count() == 4  # one line per class
     page.locator("#cells-section").get_by_role("button").first.click()  # heatmaps are drawn once shown
     _plot_ready(page, "internals")

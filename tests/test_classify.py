@@ -285,10 +285,14 @@ def test_csv_errors_name_the_line_where_the_row_starts(model_path, tmp_path, cap
     captured = capsys.readouterr()
     assert f"{src}:8: malformed CSV" in captured.err
     assert [json.loads(x)["line"] for x in captured.out.splitlines()] == [2, 7, 9]
-    # an unterminated quote would swallow every following row: an error at its first line
+    # an unterminated quote would swallow every following row: an error at its first line, also
+    # with --skip-bad (skipping it would lose the rows after it)
     src.write_text('id,text\n1,fine\n2,"never closed\n3,lost\n4,lost\n', encoding="utf-8")
-    assert _run(model_path, "--input", src) == 1
-    assert f"{src}:3: malformed CSV (unexpected end of data)" in capsys.readouterr().err
+    for extra in ([], ["--skip-bad"]):
+        assert _run(model_path, "--input", src, *extra) == 1
+        captured = capsys.readouterr()
+        assert f"{src}:3: a quoted CSV field opens on this line and never closes" in captured.err
+        assert "lines 3-5, to the end of the file" in captured.err and captured.out == ""
 
 
 def test_fails_when_no_row_is_valid(model_path, tmp_path, capsys):
@@ -301,10 +305,10 @@ def test_fails_when_no_row_is_valid(model_path, tmp_path, capsys):
         assert "no valid row" in err or "cannot read the CSV header" in err or "no column" in err, err
         assert not out.exists()
     blanks = tmp_path / "blank.txt"
-    blanks.write_text("\n  \n\t\n", encoding="utf-8")
+    blanks.write_bytes(b"\n  \n\t\n\xff\n")
     assert _run(model_path, "--input", blanks, "--skip-bad") == 1
     captured = capsys.readouterr()
-    assert "no valid row among 3" in captured.err and captured.out == ""
+    assert "no valid row among 4" in captured.err and captured.out == ""
 
 
 def test_empty_input_says_so(model_path, tmp_path, capsys):

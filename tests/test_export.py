@@ -243,3 +243,40 @@ def test_parity_rule_rejects_real_mismatch():
     assert parity_ok(1.65e-5, 1.02e-5, 9.1e-6)
     assert not parity_ok(1e-4, 5e-5, 9e-6)
     assert not parity_ok(1e-3, 1e-3, 7e-6)
+
+
+def test_cli_never_overwrites_and_never_writes_into_a_checkpoint(tmp_path, capsys):
+    """`--out checkpoints/gru/model.safetensors` once replaced the weights with ONNX bytes, and
+    an existing .onnx was replaced without --overwrite."""
+    ckpts = tmp_path / "ckpts"
+    random_checkpoint(ckpts, "gru", seed=1)
+    gru = ckpts / "gru"
+    before = {p.name: p.read_bytes() for p in gru.iterdir()}
+    out = tmp_path / "x.onnx"
+    args = ["--checkpoint", str(gru), "--out", str(out)]
+    assert export_main(args) == 0
+    capsys.readouterr()
+    out.write_bytes(b"precious")
+    assert export_main(args) == 2
+    assert f"{out} exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"precious"
+    out.unlink()
+    assert export_main(args) == 2  # the tokenizer beside it still exists
+    assert f"{tokenizer_sidecar(out)} exists" in capsys.readouterr().err and not out.exists()
+    assert export_main([*args, "--overwrite"]) == 0 and read_metadata(out)["model_name"] == "gru"
+    (tmp_path / "link").symlink_to(gru)
+    for target in (gru / "model.safetensors", gru / "config.json", gru / "new.onnx", gru / "sub" / "x.onnx",
+                   tmp_path / "link" / "x.onnx"):
+        for extra in ([], ["--overwrite"]):
+            assert export_main(["--checkpoint", str(gru), "--out", str(target), *extra]) == 2
+            err = capsys.readouterr().err
+            assert f"it is inside the checkpoint folder {gru.resolve()}" in err and "nothing was exported" in err
+    assert export_main(["--all", "--checkpoints-dir", str(ckpts), "--out-dir", str(gru), "--overwrite"]) == 2
+    assert export_main(["--triton", str(ckpts), "--checkpoints-dir", str(ckpts), "--overwrite"]) == 2
+    assert "inside the checkpoint folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in gru.iterdir()} == before, "the checkpoint's files are untouched"
+    repo = tmp_path / "triton"
+    assert export_main(["--triton", str(repo), "--checkpoints-dir", str(ckpts)]) == 0
+    assert export_main(["--triton", str(repo), "--checkpoints-dir", str(ckpts)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert export_main(["--triton", str(repo), "--checkpoints-dir", str(ckpts), "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpts", "link", "triton", "x.onnx", "x.tokenizer.json"]

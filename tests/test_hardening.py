@@ -1,7 +1,9 @@
 """Hostile input, overload and upload policy against a started `python app.py`."""
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -115,6 +117,12 @@ def test_uploads_are_refused(app):
     assert r.status_code == 403 and "no file uploads" in r.text
 
 
+def test_session_links_are_not_written(app):
+    """Gradio's /deep_link wrote the named session's components to a new file on every call."""
+    r = httpx.get(app.url + "gradio_api/deep_link", params={"session_hash": "anyone"}, timeout=10)
+    assert r.status_code == 403 and "?model=" in r.text
+
+
 def test_telemetry_is_off_unless_turned_on():
     code = ("import os; os.environ.pop('GRADIO_ANALYTICS_ENABLED', None); import app; "
             "from gradio import analytics; print('enabled', analytics.analytics_enabled())")
@@ -151,3 +159,174 @@ def test_beyond_queue_capacity_a_request_is_refused_at_once_with_busy_message():
     finally:
         server.stop()
         server.log.close()
+
+
+# ---- request bodies, unqueued routes, sessions
+
+MAX_BODY = 512 * 1024  # settings.max_body() by default
+
+
+def _raw_post(url: str, path: str, headers: dict, chunks, timeout: float = 15.0) -> tuple[int | None, int, str]:
+    """POST `path` over a plain socket: the headers, then `chunks` one by one until the server answers.
+
+    Returns (HTTP status or None, body bytes sent before the answer came, the answer's text): a
+    server that refuses early answers while most of the body is still unsent.
+    """
+    host, port = url.split("//")[1].strip("/").split(":")
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    sent, answer = 0, b""
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall((head + "\r\n").encode())
+        try:
+            for chunk in chunks:
+                readable, _, _ = select.select([sock], [], [], 0)
+                if readable:
+                    break
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending
+        deadline = time.monotonic() + timeout
+        try:
+            while b"\r\n\r\n" not in answer and time.monotonic() < deadline:
+                part = sock.recv(65536)
+                if not part:
+                    break
+                answer += part
+            if b"\r\n\r\n" in answer:  # the rest of a short answer
+                sock.settimeout(2)
+                while True:
+                    part = sock.recv(65536)
+                    if not part:
+                        break
+                    answer += part
+        except (TimeoutError, socket.timeout, ConnectionResetError):
+            pass
+    status = int(answer.split()[1]) if answer.startswith(b"HTTP/1.1 ") else None
+    return status, sent, answer.decode("utf-8", "replace")
+
+
+def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(app):
+    """300 MB announced by Content-Length: refused before one byte of it is sent."""
+    status, sent, answer = _raw_post(app.url, "/gradio_api/call/predict",
+                                     {"Content-Type": "application/json", "Content-Length": "300000000"}, [])
+    assert status == 413 and sent == 0, answer[:500]
+    assert "too large" in answer and "gradio_api/call/predict" in answer
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_413_while_it_streams(app):
+    """No Content-Length (chunked): refused once the bytes counted pass the limit, not after 32 MB."""
+    piece = b"x" * 65536
+    chunks = (b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(512))  # 32 MB if all were sent
+    status, sent, answer = _raw_post(app.url, "/gradio_api/queue/join",
+                                     {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, chunks)
+    assert status == 413, (status, sent, answer[:500])
+    assert sent < 8 * 2**20, f"{sent:,} bytes went out before the refusal"
+    assert "refused POST /gradio_api/queue/join: request body over" in app.text()
+
+
+def http_call(url: str, endpoint: str, data: list) -> tuple[int, str]:
+    """POST /gradio_api/call/<endpoint> and read its event stream: (HTTP status, last event's data)."""
+    with httpx.Client(base_url=url, timeout=120) as http:
+        r = http.post(f"gradio_api/call/{endpoint}", json={"data": data})
+        if r.status_code != 200:
+            return r.status_code, r.text
+        with http.stream("GET", f"gradio_api/call/{endpoint}/{r.json()['event_id']}") as stream:
+            payload = ""
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    payload = line[6:]
+        return 200, payload
+
+
+def test_the_largest_page_request_fits_under_the_limit(app):
+    """32 headlines of 2,000 characters, in Korean (3 bytes each in UTF-8): 192 KB, served."""
+    text = "\n".join(f"{i} " + "뉴" * 1997 for i in range(32))
+    assert 180_000 < len(text.encode()) < MAX_BODY
+    status, payload = http_call(app.url, "predict", [text, SHIPPED[0]])
+    assert status == 200 and '"World"' in payload, payload[:300]
+
+
+@pytest.mark.parametrize("route", ["/gradio_api/run/analyze", "/gradio_api/api/analyze", "/gradio_api/run/predict"])
+def test_the_routes_that_skip_the_queue_are_closed(app, route):
+    r = httpx.post(app.url.rstrip("/") + route, json={"data": ["Stocks fall", SHIPPED[0]]}, timeout=30)
+    assert r.status_code == 404 and "join the queue" in r.text, (r.status_code, r.text[:300])
+
+
+SESSION_PROBE = """
+import json, os, sys
+import httpx
+import app
+from gradio_client import Client
+port = int(sys.argv[1])
+app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **app.LAUNCH_OPTIONS)
+url = f"http://127.0.0.1:{port}/"
+client = Client(url, verbose=False)
+client.predict("zqxmarker one stocks fall", app.DEFAULT, api_name="/predict")
+client.predict("zqxmarker two stocks fall", app.DEFAULT, api_name="/analyze")
+try:
+    client.predict("zqxmarker three", "no-such-model", api_name="/predict")
+except Exception:
+    pass
+with httpx.Client(base_url=url, timeout=60) as http:  # a raw call: a session of its own
+    event = http.post("gradio_api/call/analyze", json={"data": ["zqxmarker four", app.DEFAULT]}).json()["event_id"]
+    http.get(f"gradio_api/call/analyze/{event}")
+held = {sid: json.dumps(s.config_values, default=str) + repr(s.state_data)
+        for sid, s in app.demo.state_holder.session_data.items()}
+print("PROBE", json.dumps({"sessions": len(held), "with_text": sum("zqxmarker" in v for v in held.values())}), flush=True)
+os._exit(0)
+"""
+
+
+def test_api_calls_leave_no_request_text_in_gradio_sessions():
+    """Gradio writes each call's inputs and outputs into the session; the API's sessions are dropped."""
+    out = subprocess.run([sys.executable, "-c", SESSION_PROBE, str(port_in_range())], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    line = [x for x in out.stdout.splitlines() if x.startswith("PROBE ")]
+    assert line, out.stdout[-2000:] + out.stderr[-3000:]
+    probe = json.loads(line[0][6:])
+    assert probe["with_text"] == 0, probe
+
+
+def page_event(url: str, out_id: str, in_id: str | None):
+    """The page's event that reads the input `in_id` (None: any) and writes `out_id` (elem ids), as
+    (fn_index, its input elem ids, a function that runs it in a session and returns the answer)."""
+    config = httpx.get(url + "config", timeout=30).json()
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    dep = next(d for d in config["dependencies"]
+               if any(elem.get(o) == out_id for o in d["outputs"])
+               and (in_id is None or any(elem.get(i) == in_id for i in d["inputs"])))
+
+    def run(values: dict, session_hash: str) -> dict:
+        data = [values.get(elem.get(i)) for i in dep["inputs"]]
+        with httpx.Client(base_url=url, timeout=120) as http:
+            r = http.post("gradio_api/queue/join", json={"data": data, "fn_index": dep["id"], "session_hash": session_hash,
+                                                         "trigger_id": None, "event_data": None})
+            r.raise_for_status()
+            with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session_hash}) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        msg = json.loads(line[5:])
+                        if msg.get("msg") == "process_completed":
+                            return msg
+        raise AssertionError("no answer")
+
+    return dep["id"], [elem.get(i) for i in dep["inputs"]], run
+
+
+def test_a_value_gradio_refuses_is_one_log_line_without_traceback(app):
+    """A model or layer that is not among the choices: Gradio refuses it before the handler runs;
+    the log says so in one line each, and the page gets the message. (The projection, 2-D or 3-D, is
+    switched in the browser and sent to no handler.)"""
+    _, inputs, read = page_event(app.url, "answer", "cells")
+    assert {"headlines", "model", "cells"} <= set(inputs) and "dims" not in inputs, inputs
+    good = {"headlines": "Stocks fall", "model": SHIPPED[0], "cells": None, "lang-state": "en"}
+    assert read(good, "refuse-0")["success"] is True
+    for i, (name, value) in enumerate([("model", "![p](http://evil.example/x.png)"), ("cells", "layer 9 sideways")]):
+        msg = read({**good, name: value}, f"refuse-{i + 1}")
+        assert msg["success"] is False and "not in the list of choices" in str(msg["output"]), msg
+    log = app.text()
+    assert "Traceback" not in log, log[-3000:]
+    for name, value in [("model", "![p](http://evil.example/x.png)"), ("cells", "layer 9 sideways")]:
+        lines = [x for x in log.splitlines() if f"refused a value for the {name} input" in x]
+        assert len(lines) == 1 and value in lines[0], (name, lines)

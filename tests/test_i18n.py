@@ -144,3 +144,95 @@ def test_figures_and_tables_in_korean(tmp_path):
     assert "k = 3" in md and "패딩" in fig.layout.title.text + md
     english = views.analyze_page(reg, "bank cuts rates again", "gru")  # outside: English, as the API
     assert english.payload["strings"]["forward"].startswith("forward reader")
+
+
+# ---- Korean: particles after names and numbers, setting names, the card's epochs, texts that match the screen
+
+@pytest.mark.parametrize("name, topic, obj", [
+    ("lesson-lstm", "은", "을"), ("lesson-rnn", "은", "을"), ("bilstm", "은", "을"), ("gru", "는", "를"),
+    ("bilstm-2layer", "는", "를"), ("bag-of-embeddings", "는", "를"), ("lesson-lstm-packed", "는", "를"),
+    ("모델", "은", "을"), ("나무", "는", "를"), ("embedding", "은", "을")])
+def test_korean_particles_follow_the_word_before_them(name, topic, obj):
+    """"lesson-lstm은(는)" was shown as is: the particle is chosen by how the word ends when read aloud."""
+    with language("ko"):
+        assert tr("lesson.packing_same", model=name).startswith(f"{name}{topic} ")
+        link = tr("note.link_unknown_model", value=name, model=name, names="gru")
+    assert f'"{name}"{topic} ' in link and f"{name}{obj} " in link
+
+
+@pytest.mark.parametrize("k, obj", [(0, "을"), (1, "을"), (2, "를"), (3, "을"), (5, "를"), (10, "을"), (39, "를")])
+def test_korean_particles_after_numbers(k, obj):
+    with language("ko"):
+        assert f"{k}{obj} " in tr("note.link_bad_k", value="x", max=40, k=k)
+
+
+def test_no_korean_text_keeps_a_both_ways_particle():
+    values = {"model": "lesson-lstm", "value": "gru", "names": "gru, bilstm", "k": 7, "what": "bilstm"}
+    with language("ko"):
+        for key, text in locales()["ko"].items():
+            names = set(re.findall(r"\{([a-z_]+)\}", text))
+            out = tr(key, **{n: values.get(n, "gru") for n in names}) if names else tr(key)
+            assert not re.search(r"\((?:는|은|를|을|가|이|와|과|으)\)", out), (key, out)
+
+
+def test_training_settings_are_named_in_the_pages_language(tmp_path):
+    from helpers import write_tiny_checkpoints
+    from page import card
+    from page.registry import Registry
+    from rnn_demo.checkpoint import METRICS_FILE
+
+    root = write_tiny_checkpoints(tmp_path / "ck", presets=("gru",))
+    metrics_path = root / "gru" / METRICS_FILE
+    import json
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    metrics["settings"] = {"epochs": 12, "batch_size": 16, "lr": 0.001, "weight_decay": 0.0, "seed": 0,
+                           "max_len": 200, "val_fraction": 0.05, "min_freq": 3, "clip": 5.0, "word_dropout": 0.0,
+                           "batching": "random", "dropout": 0.3, "some_new_knob": 1}
+    metrics["best_epoch"] = 1
+    metrics_path.write_text(json.dumps(metrics), encoding="utf-8")
+    reg = Registry(root)
+    with language("ko"):
+        text, _, _ = card.model_card(reg, "gru")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) == len(metrics["settings"])
+    for row in rows:
+        first = row.split(" | ")[0]
+        assert HANGUL.search(first) or "some_new_knob" in first, row  # a known setting has a Korean name
+    assert "`batch_size`" in text  # and keeps the name the training command uses
+    with language("en"):
+        text, _, curves = card.model_card(reg, "gru")
+    # "2 epochs trained, the weights of epoch 1 kept": the card and the curve say the same thing
+    assert "2" in text and "epoch 1" in text and any(a.text == "kept: epoch 1" for a in curves.layout.annotations)
+
+
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def test_help_texts_say_what_the_screen_shows():
+    en, ko = locales()["en"], locales()["ko"]
+    # the end of a path is drawn as a filled star
+    assert "★" in en["help.trajectory"] and "☆" not in en["help.trajectory"] and "★" in ko["help.trajectory"]
+    # the chips are vermillion (orange) and purple, and a positive number means the probability dropped
+    assert not re.search(r"\bred\b", en["help.importance"].lower()) and "orange" in en["help.importance"].lower()
+    assert "빨간" not in ko["help.importance"] and "주황" in ko["help.importance"]
+    assert "drops" in en["app.importance_for"] and "rises" in en["app.importance_against"]
+
+
+def _luminance(rgb) -> float:
+    c = np.asarray(rgb, dtype=float) / 255
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(lin @ [0.2126, 0.7152, 0.0722])
+
+
+def test_importance_chips_text_has_enough_contrast_at_every_strength():
+    """WCAG AA (4.5:1) for the word and its number on every chip, however strong its colour."""
+    scores = np.linspace(-1, 1, 41)
+    out = fragments.importance_html([f"w{i}" for i in range(41)], scores, [True] * 41)
+    chips = re.findall(r'background:rgba\((\d+),(\d+),(\d+),([\d.]+)\);color:(#[0-9a-f]{6})', out)
+    assert len(chips) >= 41
+    for r, g, b, a, text in chips:
+        a = float(a)
+        bg = [a * float(v) + (1 - a) * 255 for v in (r, g, b)]  # over the white page
+        fg = [int(text[i:i + 2], 16) for i in (1, 3, 5)]
+        hi, lo = sorted([_luminance(bg), _luminance(fg)], reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 4.5, (r, g, b, a, text)

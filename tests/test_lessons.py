@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_LABELS, TINY_TEXTS, tiny_model, tiny_vocab, write_tiny_checkpoints
+from helpers import TINY_LABELS, TINY_TEXTS, tiny_model, tiny_vocab, write_tiny_checkpoints, shown
 from rnn_demo import lessons as L
 from rnn_demo.batching import EncodedDataset
 from rnn_demo.checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint
@@ -255,7 +255,7 @@ def test_bag_is_first_class_in_the_views(registry):
     card, _, _ = card.model_card(registry, "bag-of-embeddings")
     assert "mean of the word embeddings" in card
     _, _, _, compare_notes = views.compare_view(registry, headline)
-    assert "bag-of-embeddings has no hidden state" in compare_notes
+    assert "bag-of-embeddings has no hidden state" in shown(compare_notes)
     live, testset, md = lv.memory_view(registry, headline, "bag-of-embeddings")
     names = [t["name"] for t in live.to_dict()["data"]]
     assert "bag-of-embeddings" not in names and "bilstm (backward reader)" in names
@@ -321,3 +321,62 @@ def test_packing_example_changes_the_shipped_unpacked_answer():
     probs, _ = st.padding_drift(ckpt.model, ids, MAX_PADS)
     answers = probs.argmax(-1)
     assert (answers != answers[0]).any(), "the packing tab's default headline should show the answer changing"
+
+
+# ---- the lesson tabs open on something that shows their point
+
+SHIPPED_NAMES = {f.name for f in SHIPPED}
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from page.registry import Registry
+    from rnn_demo.catalog import MODELS
+
+    if set(MODELS) - SHIPPED_NAMES:
+        pytest.skip("every shipped checkpoint is needed")
+    return Registry(L.Path(__file__).resolve().parents[1] / "checkpoints")
+
+
+def test_word_order_opens_on_a_headline_whose_answer_flips(shipped):
+    """The word-order tab reads the page's headline box, which opens on the first example."""
+    from page import lesson_views as lv
+    from rnn_demo.catalog import EXAMPLES
+
+    fig, md = lv.word_order_view(shipped, EXAMPLES[0], seed=0)
+    assert "changes for" in md and "no model changes" not in md
+    assert any("(changed)" in text for trace in fig.data for text in trace.text)
+
+
+def test_examples_are_not_test_set_rows():
+    from rnn_demo.catalog import EXAMPLES, PACKING_EXAMPLE
+    from rnn_demo.tokenizer import basic_english
+
+    test_csv = L.Path(__file__).resolve().parents[2] / "shared" / "data" / "ag_news" / "test.csv"
+    if not test_csv.is_file():
+        pytest.skip(f"{test_csv} is not present")
+    from rnn_demo.data import read_dataset
+
+    rows = {" ".join(basic_english(t)) for t in read_dataset(test_csv).texts}
+    for example in (*EXAMPLES, PACKING_EXAMPLE):
+        key = " ".join(basic_english(example))
+        assert not any(key in row for row in rows), example
+
+
+def test_packing_table_shows_the_answer_without_pads_and_at_k(shipped):
+    """At the tab's default k both rows used to show the same class; the unpacked model's original
+    answer was only in a sentence. Each row now gives the answer at k = 0 and at k."""
+    from page import lesson_views as lv
+    from page.i18n import class_label
+    from rnn_demo.catalog import PACKING_EXAMPLE, PACKING_PAIR
+
+    _, md = lv.packing_view(shipped, PACKING_EXAMPLE, 10)
+    rows = [line for line in md.splitlines() if line.startswith(f"| {PACKING_PAIR[0]} |")]
+    assert len(rows) == 1
+    header = next(line for line in md.splitlines() if "k = 0" in line and line.startswith("|"))
+    assert "k = 10" in header
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    at_zero, at_k = cells[1], cells[2]
+    classes = [class_label(c) for c in shipped.class_names]
+    first = lambda cell: next(c for c in classes if cell.startswith(c) or cell.startswith(f"**{c}"))  # noqa: E731
+    assert first(at_zero) != first(at_k)  # the flip is in the table

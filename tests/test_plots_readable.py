@@ -88,3 +88,88 @@ def test_training_curves_mark_the_kept_epoch():
     assert [s.x0 for s in fig.layout.shapes] == [11, 11]
     assert any(a.text == "kept: epoch 11" for a in fig.layout.annotations)
     assert fig.layout.xaxis.nticks and fig.layout.xaxis.dtick is None  # no tick per epoch to collide on a phone
+
+
+# ---------------------------------------------------------------- the lesson's figures on a phone
+
+def _memory_curves(models: int = 6, backward: tuple[int, ...] = (4, 5)) -> dict:
+    rng = np.random.default_rng(0)
+    curves = {}
+    for m in range(models):
+        mem = {"distance": list(range(30)), "median": (10.0 ** -rng.uniform(0, 5, 30)).tolist()}
+        if m in backward:
+            mem["backward"] = (10.0 ** -rng.uniform(0, 5, 30)).tolist()
+        curves[f"model-{m}"] = mem
+    return curves
+
+
+def _memory_figures():
+    from page import lesson_figures as lf
+
+    curves = _memory_curves()
+    live = {name: {"forward": np.array(mem["median"][:8]), **({"backward": np.array(mem["backward"][:8])}
+                                                                 if "backward" in mem else {})}
+            for name, mem in curves.items()}
+    return [lf.memory_curves_figure(curves), lf.word_sensitivity_figure([f"w{i}" for i in range(8)], live)]
+
+
+def test_memory_log_axis_labels_are_plain_text_standing_off_the_axis_title():
+    """Plotly measures <sup> tick labels too narrow, so the axis title was drawn over 10^-1 ... 10^-5:
+    the powers of ten are written as plain text (10⁻³) and the title keeps its distance."""
+    for fig in _memory_figures():
+        y = fig.layout.yaxis
+        assert y.type == "log" and y.exponentformat != "power"
+        assert list(y.tickvals) and all("<" not in t for t in y.ticktext)
+        assert "10⁻¹" in y.ticktext and y.ticktext[list(y.tickvals).index(1)] == "1"
+        lows = [min(t.y) for t in fig.data]
+        assert min(y.tickvals) <= min(lows) * 10  # the lowest line is within a decade of a labelled tick
+        assert y.title.standoff >= 10 and len(y.title.text) <= 40  # short: it fits beside a phone-sized plot
+
+
+def test_memory_lines_differ_in_two_cues_and_their_colours_survive_deuteranopia():
+    """Eight lines (six models, two of them bidirectional): any two differ in at least two of colour,
+    marker and dash; the models' colours stay apart for deuteranopes, as the class colours do."""
+    for fig in _memory_figures():
+        lines = list(fig.data)
+        assert len(lines) == 8
+        labs = {t.line.color: _srgb_to_lab(_deuteranopia(_hex(t.line.color))) for t in lines}
+        for i, a in enumerate(lines):
+            for b in lines[i + 1:]:
+                colour = np.linalg.norm(labs[a.line.color] - labs[b.line.color]) > 12
+                cues = [colour, a.marker.symbol != b.marker.symbol, (a.line.dash or "solid") != (b.line.dash or "solid")]
+                assert sum(cues) >= 2, (a.name, b.name, cues)
+        assert all(t.marker.size >= 6 for t in lines)
+
+
+def test_batching_bars_are_labelled_at_a_readable_size():
+    """Vertical bars 25 px wide on a phone shrank their numbers to about 6 px: the bars lie down, the
+    numbers sit beyond their ends at 11 px or more and are never shrunk to fit."""
+    from page import lesson_figures as lf
+
+    modes = ("one_by_one", "sorted_64", "random_16")
+    results = {m: {"one_by_one": 0.87, "sorted_64": 0.86, "random_16": 0.8703, "changed": {"sorted_64": 3, "random_16": 4}}
+               for m in ("lesson-lstm", "lesson-lstm-packed")}
+    fig = lf.batching_figure(results, modes)
+    for trace in fig.data:
+        assert trace.orientation == "h" and trace.textposition == "outside"
+        assert (trace.textfont.size or 0) >= 11 and trace.constraintext == "none"
+    assert (fig.layout.uniformtext.minsize or 0) >= 11
+
+
+def test_word_order_bar_text_is_never_shrunk_below_11px():
+    from page import lesson_figures as lf
+
+    probs = np.random.default_rng(0).dirichlet(np.ones(4), size=(7, 3))
+    fig = lf.word_order_figure([f"m{i}" for i in range(7)], probs, CLASSES)
+    assert (fig.layout.uniformtext.minsize or 0) >= 11 and all((t.textfont.size or 0) >= 11 for t in fig.data)
+
+
+def test_training_curves_stack_so_no_axis_title_lands_on_the_other_panel():
+    """Side by side on a phone, the accuracy panel's axis title was drawn over the loss panel."""
+    epochs = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_accuracy": 0.5 + e / 40,
+               "val_accuracy": 0.5 + e / 50} for e in range(1, 13)]
+    fig = plots.training_curves_figure(epochs, best_epoch=11)
+    top, bottom = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert list(fig.layout.xaxis.domain) == [0, 1] and list(fig.layout.xaxis2.domain) == [0, 1]
+    assert bottom[1] < top[0]  # one panel above the other, with a gap
+    assert any("11" in a.text for a in fig.layout.annotations)

@@ -213,16 +213,26 @@ def test_bad_rows_stop_the_run_or_are_skipped_as_in_the_local_engine(cluster, pa
     err = capsys.readouterr().err
     assert [x for x in err.splitlines() if x.startswith("skipped ")] == local_skips
     assert len(local_skips) == 3 and f"{src}:3001: JSON object has no 'text' field" in local_skips[-1]
-    assert "skipped 3 bad lines" in err and out.read_bytes() == local.read_bytes()
+    assert "skipped 3 bad rows" in err and "3001 rows read" in err and out.read_bytes() == local.read_bytes()
+    # a CSV quote that never closes stops the run at its line, also with --skip-bad (the read
+    # tasks run the local engine's reader)
+    broken = tmp_path / "broken.csv"
+    broken.write_text("id,text\n" + "".join(f"{i},headline {i}\n" for i in range(600)).replace(
+        "\n300,", '\n300,"', 1), encoding="utf-8")
+    assert run(model, "--input", broken, "--output", out, "--overwrite", "--chunk-size", 100, "--skip-bad",
+               cluster=cluster) == 1
+    err = capsys.readouterr().err
+    assert f"error: {broken}:302: a quoted CSV field opens on this line and never closes" in err, err
+    assert out.read_bytes() == local.read_bytes(), "the earlier result is kept"
 
 
 def test_no_valid_row_and_a_missing_column_fail_before_writing(cluster, packed, tmp_path, capsys):
     _, model = packed
     blanks = tmp_path / "blank.txt"
-    blanks.write_text("\n  \n\t\n", encoding="utf-8")
+    blanks.write_bytes(b"\n  \n\t\n\xff\n")
     assert run(model, "--input", blanks, "--skip-bad", cluster=cluster) == 1
     captured = capsys.readouterr()
-    assert "no valid row among 3" in captured.err and captured.out == ""
+    assert "no valid row among 4" in captured.err and captured.out == ""
     table = tmp_path / "t.parquet"
     pq.write_table(pa.table({"headline": ["a", "b"]}), table)
     assert run(model, "--input", table, cluster=cluster) == 1
@@ -232,8 +242,12 @@ def test_no_valid_row_and_a_missing_column_fail_before_writing(cluster, packed, 
     blanks.rename(shards / "blank.txt")
     (shards / "empty.txt").write_bytes(b"")
     assert run(model, "--input", shards, "--output", tmp_path / "out", "--skip-bad", cluster=cluster) == 1
-    assert f"{shards}: no valid row among 3" in capsys.readouterr().err
+    assert f"{shards}: no valid row among 4" in capsys.readouterr().err
     assert not (tmp_path / "out").exists(), "the result folder this run made is removed again"
+    deep = tmp_path / "new" / "deeper" / "out"
+    assert run(model, "--input", shards, "--output", deep, "--skip-bad", cluster=cluster) == 1
+    capsys.readouterr()
+    assert not (tmp_path / "new").exists(), "every folder this run made is removed again"
 
 
 # -- data safety -------------------------------------------------------------------------------
@@ -324,6 +338,9 @@ def test_expand_input_orders_shards_by_name(tmp_path):
     assert expand_input(tmp_path, "txt")[0][-1] == tmp_path / "notes.md"
     assert expand_input(tmp_path / "*.jsonl", "auto") == ([tmp_path / "b.jsonl"], True)
     assert expand_input(tmp_path / "a.csv", "auto") == ([tmp_path / "a.csv"], False)
+    os.mkfifo(tmp_path / "pipe.jsonl")  # read tasks run elsewhere: a pipe is the local engine's
+    with pytest.raises(ValueError, match="not a file .*classify a pipe with the local engine"):
+        expand_input(tmp_path / "pipe.jsonl", "auto")
 
 
 def test_the_local_engine_never_imports_ray(packed, tmp_path):
@@ -337,6 +354,20 @@ def test_the_local_engine_never_imports_ray(packed, tmp_path):
 
 
 # -- lost actors, lost nodes, stopped runs: every row once, or nothing -------------------------------
+def _unnamed_output(pid: int, folder: Path) -> int:
+    """Bytes in the unnamed files `pid` holds open in `folder` (O_TMPFILE: 'FOLDER/#INODE (deleted)');
+    the result file has no name until the run has succeeded."""
+    total = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith(f"{folder}/#") and target.endswith(" (deleted)"):
+                total += os.stat(f"/proc/{pid}/fd/{fd}").st_size
+        except OSError:
+            continue
+    return total
+
+
 def _running(model: Path, src: Path, out: Path, address: str, *extra: str) -> subprocess.Popen:
     """The CLI on `address`, once its temporary output holds 100 kB: actors up and working."""
     proc = subprocess.Popen([sys.executable, "-m", "export.classify", "--engine", "ray", "--address", address,
@@ -346,8 +377,8 @@ def _running(model: Path, src: Path, out: Path, address: str, *extra: str) -> su
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        tmp = list(out.parent.glob(f".{out.name}.*.tmp"))
-        if tmp and tmp[0].stat().st_size >= 100_000:
+        tmp = list(out.parent.glob(f".{out.name}.*.tmp"))  # where there is no O_TMPFILE
+        if (tmp and tmp[0].stat().st_size >= 100_000) or _unnamed_output(proc.pid, out.parent) >= 100_000:
             return proc
         time.sleep(0.02)
     proc.kill()
@@ -390,9 +421,22 @@ def test_a_stopped_run_leaves_nothing(cluster, long_input, tmp_path):
     model, src, _ = long_input
     proc = _running(model, src, tmp_path / "out.csv", cluster.address)
     proc.terminate()  # SIGTERM: cleaned up like Ctrl-C
+    time.sleep(0.1)
+    if proc.poll() is None:
+        proc.terminate()  # a second one does not cut the cleanup short
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and f"interrupted: {tmp_path / 'out.csv'} was not written" in err, err
+    assert err.count("interrupted") == 1 and "Traceback" not in err, err
     assert not list(tmp_path.iterdir()), "no result and no temporary file"
+    # SIGKILL: the result had no name yet, so nothing is left; the cluster ends the driver's actors
+    proc = _running(model, src, tmp_path / "out.csv", cluster.address)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert not list(tmp_path.iterdir()), "no result and no temporary file"
+    deadline = time.monotonic() + 60
+    while own_processes("ChunkClassifier") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not own_processes("ChunkClassifier"), "the killed driver's actors were left running"
 
 
 def test_a_worker_node_removed_mid_run(cluster, long_input, tmp_path):

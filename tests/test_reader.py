@@ -95,7 +95,7 @@ def test_memory_sentences_name_the_unit_or_the_missing_gate(reg):
     assert "update gate" in reader.memory_sentence("gru", found, tokens)
     assert "no gate" in reader.memory_sentence("rnn", None, tokens)
     with language("ko"):
-        assert "유닛 3" in reader.memory_sentence("lstm", found, tokens) and "망각 게이트" in reader.memory_sentence("lstm", found, tokens)
+        assert "유닛은 3번" in reader.memory_sentence("lstm", found, tokens) and "망각 게이트" in reader.memory_sentence("lstm", found, tokens)
         assert "게이트가 없습니다" in reader.memory_sentence("rnn", None, tokens)
 
 
@@ -116,7 +116,7 @@ def test_long_headlines_keep_their_per_word_views_to_the_word_limit(reg):
     assert len(payload["prefix"]) == reader.WORD_LIMIT and len(payload["importance"]) == reader.WORD_LIMIT
     assert all(len(p["values"]) == reader.WORD_LIMIT for p in payload["cells"]["panels"])
     assert len(payload["paths"][0]["tokens"]) == 160  # the path itself is whole
-    assert f"first {reader.WORD_LIMIT} of the headline&#x27;s 160 words" in page.notes  # HTML-escaped Markdown
+    assert f"first {reader.WORD_LIMIT} of the headline\\'s 160 words" in page.notes  # plain-text Markdown
     assert page.importance.count('class="chip"') == reader.WORD_LIMIT + 2  # + the legend's two
 
 

@@ -22,8 +22,9 @@ WATCH_NEW_PLOTS = """() => {
         window.__newPlots += 1;
   }).observe(document.body, {childList: true, subtree: true});
 }"""
-MARKER = """() => { const gd = document.getElementById('reader-path');
-  return gd.data.filter((t) => t.meta === 'step-marker').map((t) => [t.x[0], t.y[0], t.text[0]]); }"""
+# the stepper's rings over the trajectory (one per reading direction): where they are and which word
+MARKER = """() => [...document.querySelectorAll('#reader-layers .step-ring')].filter((n) => !n.hidden)
+  .map((n) => [n.style.transform, n.dataset.word])"""
 
 
 def _open(browser, url: str, width: int = 1366, **kw):
@@ -53,6 +54,10 @@ def test_stepping_moves_marker_bars_and_word_with_no_request_and_no_new_plot(ser
     assert "Word 12 of 12" in page.inner_text("#step-label")
     before = page.evaluate(MARKER)
     assert len(before) == 2  # one ring per reading direction
+    painted = page.evaluate("""() => { const c = document.getElementById('reader-canvas');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+    assert painted > 2000  # the reference cloud, on its canvas
     bars_before = page.inner_text("#step-bars")
     page.evaluate(WATCH_NEW_PLOTS)
     requests = []
@@ -67,19 +72,20 @@ def test_stepping_moves_marker_bars_and_word_with_no_request_and_no_new_plot(ser
     assert page.evaluate("window.__newPlots") == 0  # Plotly.react / relayout on the plots made once
     assert len(positions) >= 9  # the marker moved with every word
     after = page.evaluate(MARKER)
-    assert after != before and after[0][2] == "to" and after[1][2] == "to"
+    assert after != before and after[0][1] == "to" and after[1][1] == "to"
     assert page.inner_text("#step-bars") != bars_before and "%" in page.inner_text("#step-bars")
     assert page.inner_text("#step-words .current") == "to"
+    assert page.inner_text("#importance .chip.current").startswith("to")  # the word's importance chip too
     assert "“to”" in page.inner_text("#step-after") and "“to”" in page.inner_text("#column-changed")
     # the prediction-as-it-reads plot and the heatmaps mark the same word
-    shape = page.evaluate("document.getElementById('reader-prefix').layout.shapes[0]")
-    assert shape["x0"] == pytest.approx(8.5) and shape["x1"] == pytest.approx(9.5)
+    assert page.evaluate("document.getElementById('prefix-band').dataset.x") == "9"  # word 9, 1-based axis
     page.locator("#cells-section").get_by_role("button").first.click()
     page.wait_for_selector("#reader-cells .main-svg", timeout=30_000)
     page.focus("#stepper")
     page.keyboard.press("ArrowLeft")
-    cells = page.evaluate("document.getElementById('reader-cells').layout.shapes[0]")
-    assert cells["x0"] == pytest.approx(6.5)  # word 8 of 12, 0-based 7
+    assert page.evaluate("document.getElementById('cells-band').dataset.x") == "7"  # word 8 of 12, 0-based 7
+    band = page.locator("#cells-band").bounding_box()
+    assert band["width"] > 5 and band["height"] > 100
     times = _state(page, "stepTimes")
     assert len(times) >= 21
     page.close()
@@ -96,12 +102,25 @@ def test_play_walks_the_words_and_three_d_keeps_the_marker(server, browser):
     page.wait_for_timeout(1_000)
     assert _state(page, "step") == stopped and _state(page, "timer") is None
     page.locator("#dims label", has_text="3-D").click()
-    page.wait_for_selector("#reader-3d .gl-container canvas, #reader-3d canvas", timeout=60_000)
-    marker = "() => document.getElementById('reader-3d').data.filter((t) => t.meta === 'step-marker').map((t) => t.text[0])"
+    page.wait_for_selector("#reader-trajectory.turnable", timeout=30_000)
+    cloud = page.evaluate("document.getElementById('reader-cloud').data.map((t) => (t.text || []).join(' '))")
+    assert any("PC3" in t for t in cloud)  # the third axis is drawn
+    marker = "() => [...document.querySelectorAll('#reader-layers .step-ring')].map((n) => n.dataset.word)"
     page.focus("#stepper")
     page.keyboard.press("Home")
     assert page.evaluate(marker) == ["central", "central"]
     page.keyboard.press("ArrowRight")
+    assert page.evaluate(marker) == ["bank", "bank"]
+    # dragging turns the view: the cloud moves, the ring stays on its word
+    first = page.evaluate("document.getElementById('reader-cloud').data.find((t) => t.mode === 'lines+text').x[1]")
+    page.locator("#reader-layers").scroll_into_view_if_needed()
+    box = page.locator("#reader-layers").bounding_box()
+    page.mouse.move(box["x"] + 200, box["y"] + 150)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 320, box["y"] + 170, steps=4)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementById('reader-cloud').data.find((t) => t.mode === 'lines+text').x[1]") != first
     assert page.evaluate(marker) == ["bank", "bank"]
     # the link carries the word
     page.click("#link-btn")

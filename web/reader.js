@@ -46,7 +46,7 @@ export function axisTitle(direction, k, text) {
  * direction reads right to left, so its path is drawn in its own reading order.
  * Axes stay still while every path stays inside the previous ranges (same key); they grow otherwise.
  */
-export function trajectoryGeometry({ cloud, paths, width, previous = null, key = "" }) {
+export function trajectoryGeometry({ cloud, paths, width, previous = null, key = "", ranges: fixed = null }) {
   const D = cloud.directions.length;
   const narrow = width < NARROW_PX;
   const drawn = paths.map((path) => ({
@@ -59,14 +59,14 @@ export function trajectoryGeometry({ cloud, paths, width, previous = null, key =
       return { xs: coords.map((p) => p[0]), ys: coords.map((p) => p[1]), words };
     }),
   }));
-  const ranges = cloud.directions.map((dir, d) => {
+  const ranges = fixed || cloud.directions.map((dir, d) => {
     const xs = drawn.flatMap((p) => p.dirs[d].xs);
     const ys = drawn.flatMap((p) => p.dirs[d].ys);
     const old = previous && previous.key === key && previous.D === D ? previous.ranges[d] : null;
     if (old && inside(old.x, xs) && inside(old.y, ys)) return old;
     return { x: extent(dir.cloud.map((p) => p[0]).concat(xs)), y: extent(dir.cloud.map((p) => p[1]).concat(ys)) };
   });
-  return { key, D, width, narrow, paths: drawn, ranges };
+  return { key, D, width, narrow, paths: drawn, ranges, turned: Boolean(fixed) };
 }
 
 export function trajectoryHeight(geo) {
@@ -86,7 +86,8 @@ export function trajectoryLayout(cloud, geo, withAxes, text) {
     const dir = cloud.directions[d];
     const xDomain = D === 1 || geo.narrow ? [0, 1] : d === 0 ? [0, 0.46] : [0.54, 1];
     const yDomain = D === 1 || !geo.narrow ? [0, 1] : d === 0 ? [0.56, 1] : [0, 0.44];
-    const common = { fixedrange: true, zeroline: false, automargin: false, visible: withAxes };
+    // a turned 3-D view has no meaningful x/y axes: its own arrows (axisTraces) name PC1-PC3
+    const common = { fixedrange: true, zeroline: false, automargin: false, visible: withAxes && !geo.turned };
     layout[`xaxis${suffix}`] = { ...common, domain: xDomain, anchor: `y${suffix}`, range: geo.ranges[d].x,
                                  title: { text: axisTitle(dir, 0, text), standoff: 6 } };
     layout[`yaxis${suffix}`] = { ...common, domain: yDomain, anchor: `x${suffix}`, range: geo.ranges[d].y,
@@ -101,22 +102,72 @@ export function trajectoryLayout(cloud, geo, withAxes, text) {
   return layout;
 }
 
-export function cloudTraces(cloud, D) {
+export function cloudTraces(cloud, D, sized = false) {
   const data = [];
   for (let d = 0; d < D; d++) {
     const suffix = d === 0 ? "" : String(d + 1);
     const dir = cloud.directions[d];
     PALETTE.forEach((colour, c) => {
-      const xs = [];
-      const ys = [];
-      cloud.labels.forEach((label, i) => {
-        if (label === c) { xs.push(dir.cloud[i][0]); ys.push(dir.cloud[i][1]); }
-      });
+      const pts = dir.cloud.filter((_, i) => cloud.labels[i] === c);
+      const xs = pts.map((p) => p[0]);
+      const ys = pts.map((p) => p[1]);
       data.push({ type: "scatter", mode: "markers", x: xs, y: ys, xaxis: `x${suffix}`, yaxis: `y${suffix}`,
-                  hoverinfo: "skip", marker: { color: colour, size: 5, opacity: 0.35, symbol: CLASS_SYMBOLS[c] } });
+                  hoverinfo: "skip", marker: { color: colour, size: sized ? depthSizes(pts) : 5, opacity: 0.35,
+                                               symbol: CLASS_SYMBOLS[c] } });
     });
   }
   return data;
+}
+
+/**
+ * The reference cloud painted on a canvas laid over the axes of `gd` (a plot drawn with
+ * trajectoryLayout and no cloud traces): a thousand SVG points per panel cost the first Read a few
+ * hundred milliseconds; a canvas costs a few. Same colours, shapes and transparency as cloudTraces;
+ * `sized`: points nearer the viewer larger (the turned 3-D view).
+ */
+export function paintCloud(canvas, gd, cloud, D, sized = false) {
+  const fl = gd && gd._fullLayout;
+  if (!fl) return;
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(fl.width * dpr);
+  canvas.height = Math.round(fl.height * dpr);
+  canvas.style.width = `${fl.width}px`;
+  canvas.style.height = `${fl.height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, fl.width, fl.height);
+  ctx.globalAlpha = 0.35;
+  for (let d = 0; d < D; d++) {
+    const xa = fl[d === 0 ? "xaxis" : `xaxis${d + 1}`];
+    const ya = fl[d === 0 ? "yaxis" : `yaxis${d + 1}`];
+    if (!xa || !ya || !xa.l2p) continue;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(xa._offset, ya._offset, xa._length, ya._length);
+    ctx.clip();
+    const points = cloud.directions[d].cloud;
+    const sizes = sized ? depthSizes(points) : null;
+    points.forEach((p, i) => {
+      const c = cloud.labels[i] % PALETTE.length;
+      const x = xa._offset + xa.l2p(p[0]);
+      const y = ya._offset + ya.l2p(p[1]);
+      const r = (sizes ? sizes[i] : 5) / 2;
+      ctx.fillStyle = PALETTE[c];
+      ctx.beginPath();
+      if (c === 0) ctx.arc(x, y, r, 0, 2 * Math.PI);
+      else if (c === 1) ctx.rect(x - r * 0.9, y - r * 0.9, 1.8 * r, 1.8 * r);
+      else if (c === 2) { ctx.moveTo(x, y - 1.3 * r); ctx.lineTo(x + 1.3 * r, y); ctx.lineTo(x, y + 1.3 * r); ctx.lineTo(x - 1.3 * r, y); }
+      else { ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.1 * r, y + 0.8 * r); ctx.lineTo(x - 1.1 * r, y + 0.8 * r); }
+      ctx.fill();
+    });
+    ctx.restore();
+  }
+}
+
+/** One empty trace per panel: Plotly lays out only the axes some trace uses (paintCloud needs them). */
+export function panelTraces(D) {
+  return Array.from({ length: D }, (_, d) => ({ type: "scatter", mode: "markers", x: [], y: [], hoverinfo: "skip",
+                                                 xaxis: `x${d === 0 ? "" : d + 1}`, yaxis: `y${d === 0 ? "" : d + 1}` }));
 }
 
 const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
@@ -156,95 +207,133 @@ export function pathTraces(geo, { meanPooling = false, text }) {
   return data;
 }
 
-/** The stepper's word on the first path: a ring in every reading direction (step in token order). */
-export function markerTraces(geo, step) {
-  const path = geo.paths[0];
-  if (!path || step === null || step === undefined || step < 0) return [];
-  return path.dirs.map(({ xs, ys, words }, d) => {
+// ---------------------------------------------------------------- 3-D: a turnable projection
+
+/** A view of the 3-D coordinates: turned by `yaw` around the vertical axis, tilted by `pitch`. */
+export function turn([x, y, z], { yaw, pitch }) {
+  const cy = Math.cos(yaw), sy = Math.sin(yaw), cp = Math.cos(pitch), sp = Math.sin(pitch);
+  const x1 = cy * x + sy * z;
+  const z1 = -sy * x + cy * z;
+  return [x1, cp * y - sp * z1, sp * y + cp * z1]; // screen x, screen y, depth (towards the viewer)
+}
+
+/**
+ * The 3-D view drawn with the same two layers as the 2-D one: the cloud and paths turned by `view`
+ * (drag to turn), axes PC1-PC3 drawn as arrows from the cloud's centre, points nearer the viewer
+ * larger. Returns {cloud, paths, axes} in the shapes trajectoryGeometry / cloudTraces expect, with
+ * ranges fixed per direction so the picture stays put while it turns.
+ */
+export function turned(cloud, paths, view) {
+  const centres = cloud.directions.map((dir) => [0, 1, 2].map((k) => dir.cloud.reduce((a, p) => a + p[k], 0) / (dir.cloud.length || 1)));
+  const radius = cloud.directions.map((dir, d) => {
+    let r = 0;
+    const all = dir.cloud.concat(...paths.map((q) => q.coords[d] || []));
+    for (const p of all) r = Math.max(r, Math.hypot(p[0] - centres[d][0], p[1] - centres[d][1], p[2] - centres[d][2]));
+    return r || 1;
+  });
+  const at = (p, d) => turn([p[0] - centres[d][0], p[1] - centres[d][1], p[2] - centres[d][2]], view);
+  const turnedCloud = {
+    labels: cloud.labels,
+    directions: cloud.directions.map((dir, d) => ({ ...dir, cloud: dir.cloud.map((p) => at(p, d)) })),
+  };
+  const turnedPaths = paths.map((path) => ({ ...path, coords: path.coords.map((cs, d) => cs.map((p) => at(p, d))) }));
+  const axes = cloud.directions.map((_, d) => [0, 1, 2].map((k) => {
+    const tip = [0, 0, 0];
+    tip[k] = 0.8 * radius[d];
+    return turn(tip, view);
+  }));
+  const ranges = radius.map((r) => ({ x: [-1.08 * r, 1.08 * r], y: [-1.08 * r, 1.08 * r] }));
+  return { cloud: turnedCloud, paths: turnedPaths, axes, ranges };
+}
+
+/** The three axis arrows of a turned view, one set per direction, titled like the 2-D axes. */
+export function axisTraces(cloud, axes, text) {
+  const data = [];
+  axes.forEach((tips, d) => {
+    const suffix = d === 0 ? "" : String(d + 1);
+    tips.forEach((tip, k) => {
+      data.push({ type: "scatter", mode: "lines+text", x: [0, tip[0]], y: [0, tip[1]], xaxis: `x${suffix}`,
+                  yaxis: `y${suffix}`, hoverinfo: "skip", line: { color: "#555", width: 1.5 },
+                  text: ["", axisTitle(cloud.directions[d], k, text)], textposition: "top center",
+                  textfont: { size: 11, color: "#333" } });
+    });
+  });
+  return data;
+}
+
+/** Cloud points of a turned view: nearer the viewer larger (depth is the third coordinate). */
+export function depthSizes(points) {
+  let lo = Infinity, hi = -Infinity;
+  for (const p of points) { if (p[2] < lo) lo = p[2]; if (p[2] > hi) hi = p[2]; }
+  return points.map((p) => 3 + 4 * ((p[2] - lo) / (hi - lo || 1)));
+}
+
+// ---------------------------------------------------------------- step marks over drawn plots
+
+/** Pixel position of data (x, y) on a drawn plot's axes (Plotly's own axis mapping). */
+export function toPixels(gd, x, y, d = 0) {
+  const fl = gd && gd._fullLayout;
+  const xa = fl && fl[d === 0 ? "xaxis" : `xaxis${d + 1}`];
+  const ya = fl && fl[d === 0 ? "yaxis" : `yaxis${d + 1}`];
+  if (!xa || !ya || x === undefined || y === undefined) return null;
+  return [xa._offset + xa.l2p(x), ya._offset + ya.l2p(y)];
+}
+
+/** Rings over the trajectory at the stepper's word (one per reading direction), as HTML over the
+ * plot: moving them costs no Plotly redraw. `box` is the layers' container, `gd` the cloud plot. */
+export function placeRings(box, gd, geo, step) {
+  const path = geo && geo.paths[0];
+  const rings = path ? path.dirs.map(({ xs, ys, words }, d) => {
     const i = d === 1 ? xs.length - 1 - step : step;
-    const axes = { xaxis: `x${d === 0 ? "" : d + 1}`, yaxis: `y${d === 0 ? "" : d + 1}` };
-    return {
-      type: "scatter", mode: "markers+text", x: [xs[i]], y: [ys[i]], text: [words[i]], ...axes, hoverinfo: "skip",
-      textposition: "top right", textfont: { size: 13, color: MARKER_COLOUR },
-      marker: { color: "rgba(0,0,0,0)", size: 20, symbol: "circle", line: { color: MARKER_COLOUR, width: 3 } },
-      meta: "step-marker",
-    };
+    return { at: toPixels(gd, xs[i], ys[i], d), word: words[i] };
+  }) : [];
+  let nodes = box.querySelectorAll(".step-ring");
+  while (nodes.length < rings.length) {
+    const ring = document.createElement("div");
+    ring.className = "step-ring";
+    ring.append(document.createElement("span"));
+    box.append(ring);
+    nodes = box.querySelectorAll(".step-ring");
+  }
+  nodes.forEach((node, d) => {
+    const ring = rings[d];
+    node.hidden = !ring || !ring.at;
+    if (node.hidden) return;
+    node.style.transform = `translate(${ring.at[0].toFixed(1)}px, ${ring.at[1].toFixed(1)}px)`;
+    node.dataset.word = ring.word;
+    node.firstChild.innerHTML = ring.word; // already escaped (esc) for Plotly: the same text as HTML
   });
 }
 
-/** The 3-D view: cloud, paths and marker in one scene per direction (WebGL cannot be layered). */
-export function trajectory3d(cloud, paths, { width, meanPooling = false, text, step = null }) {
-  const D = cloud.directions.length;
-  const narrow = width < NARROW_PX;
-  const data = [];
-  const layout = { width, height: D > 1 && narrow ? 760 : narrow ? 420 : 520, autosize: false,
-                   margin: { l: 0, r: 0, t: D > 1 ? 28 : 0, b: 0 }, showlegend: false, font: { size: 12 },
-                   paper_bgcolor: "#fff", annotations: [] };
-  for (let d = 0; d < D; d++) {
-    const scene = d === 0 ? "scene" : `scene${d + 1}`;
-    const dir = cloud.directions[d];
-    PALETTE.forEach((colour, c) => {
-      const pts = dir.cloud.filter((_, i) => cloud.labels[i] === c);
-      data.push({ type: "scatter3d", mode: "markers", scene, hoverinfo: "skip", x: pts.map((p) => p[0]),
-                  y: pts.map((p) => p[1]), z: pts.map((p) => p[2]), marker: { color: colour, size: 2, opacity: 0.35 } });
-    });
-    paths.forEach((path, p) => {
-      let coords = path.coords[d] || [];
-      let words = path.tokens.map(esc);
-      if (d === 1) { coords = [...coords].reverse(); words = [...words].reverse(); }
-      const colour = PATH_COLOURS[p % PATH_COLOURS.length];
-      data.push({ type: "scatter3d", mode: "lines+markers", scene, name: path.name, text: words,
-                  hovertemplate: "%{text}<extra></extra>", x: coords.map((q) => q[0]), y: coords.map((q) => q[1]),
-                  z: coords.map((q) => q[2]), line: { color: colour, width: p === 0 ? 5 : 3 },
-                  marker: { color: colour, size: p === 0 ? 3 : 2 } });
-      if (p === 0 && coords.length && meanPooling) {
-        data.push({ type: "scatter3d", mode: "markers+text", scene, hoverinfo: "skip", text: [text.average],
-                    x: [mean(coords.map((q) => q[0]))], y: [mean(coords.map((q) => q[1]))], z: [mean(coords.map((q) => q[2]))],
-                    marker: { color: colour, size: 6, symbol: "x" } });
-      }
-    });
-    data.push(marker3d(paths, d, step, scene));
-    const split = D > 1 && !narrow;
-    const stacked = D > 1 && narrow;
-    layout[scene] = {
-      domain: { x: split ? (d === 0 ? [0, 0.49] : [0.51, 1]) : [0, 1], y: stacked ? (d === 0 ? [0.52, 1] : [0, 0.48]) : [0, 1] },
-      xaxis: { title: { text: axisTitle(dir, 0, text) } }, yaxis: { title: { text: axisTitle(dir, 1, text) } },
-      zaxis: { title: { text: axisTitle(dir, 2, text) } }, aspectmode: "cube",
-    };
-    if (D > 1) {
-      const dom = layout[scene].domain;
-      layout.annotations.push({ text: d === 0 ? text.forward : text.backward, showarrow: false, xref: "paper",
-                                yref: "paper", x: (dom.x[0] + dom.x[1]) / 2, y: dom.y[1], yanchor: "bottom",
-                                xanchor: "center", font: { size: 13 } });
-    }
-  }
-  return { data, layout };
-}
-
-/** The 3-D step marker of direction d (a trace; empty when there is no step). */
-export function marker3d(paths, d, step, scene = d === 0 ? "scene" : `scene${d + 1}`) {
-  const coords = paths[0]?.coords[d] || [];
-  const point = step !== null && step >= 0 && step < coords.length ? coords[step] : null;
-  return { type: "scatter3d", mode: "markers+text", scene, hoverinfo: "skip", meta: "step-marker",
-           x: point ? [point[0]] : [], y: point ? [point[1]] : [], z: point ? [point[2]] : [],
-           text: point ? [esc(paths[0].tokens[step])] : [], textfont: { color: MARKER_COLOUR, size: 13 },
-           marker: { color: MARKER_COLOUR, size: 7, symbol: "circle-open", line: { color: MARKER_COLOUR, width: 4 } } };
+/** A band over word column `x` (data units) of a drawn plot, across its whole plotting area. */
+export function placeBand(band, gd, x) {
+  const fl = gd && gd._fullLayout;
+  const xa = fl && fl.xaxis;
+  if (!xa || x === null || x === undefined) { band.hidden = true; return; }
+  const left = xa._offset + xa.l2p(x - 0.5);
+  const width = xa.l2p(x + 0.5) - xa.l2p(x - 0.5);
+  band.hidden = false;
+  band.style.left = `${left.toFixed(1)}px`;
+  band.style.width = `${Math.max(2, width).toFixed(1)}px`;
+  band.style.top = `${fl._size.t}px`;
+  band.style.height = `${fl._size.h}px`;
+  band.dataset.x = String(x);
 }
 
 /** The prediction after each word: one line per class; positions are 1-based word counts. */
-export function prefixFigure({ positions, labels, prefix, classNames, text, width, step = null }) {
+export function prefixFigure({ positions, labels, prefix, classNames, text, width }) {
   const data = classNames.map((name, c) => ({
     type: "scatter", mode: "lines+markers", x: positions, y: prefix.map((p) => p[c]), name,
     line: { color: PALETTE[c % PALETTE.length], width: 2 }, marker: { size: 5 }, customdata: labels.map(esc),
     hovertemplate: `${name} %{y:.1%} · %{customdata}<extra></extra>`,
   }));
   const layout = {
-    height: 300, margin: { l: 56, r: 12, t: 30, b: 90 }, font: { size: 12 },
+    height: 300, margin: { l: 64, r: 12, t: 30, b: 90 }, font: { size: 12 },
     xaxis: { tickmode: "array", tickvals: positions, ticktext: thinLabels(labels.map(esc), width),
-             tickangle: positions.length > 8 ? -45 : 0, title: { text: text.word }, automargin: true, fixedrange: true },
+             tickangle: positions.length > 8 ? -45 : 0, title: { text: text.word }, automargin: false, fixedrange: true },
     yaxis: { range: [0, 1.02], tickformat: ".0%", title: { text: text.probability }, fixedrange: true },
     legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, showlegend: true, dragmode: false,
-    paper_bgcolor: "#fff", plot_bgcolor: "#fbfcfd", shapes: stepShapes(step === null ? null : step + 1, "x", "paper"),
+    paper_bgcolor: "#fff", plot_bgcolor: "#fbfcfd",
   };
   if (width) layout.width = width;
   return { data, layout };
@@ -252,16 +341,10 @@ export function prefixFigure({ positions, labels, prefix, classNames, text, widt
 
 /** Word labels on an axis: every k-th one once they would overlap (~14 px a label at -45°). */
 function thinLabels(labels, width) {
-  const room = Math.max(1, Math.floor((width || 600) / 14));
+  const room = Math.max(1, Math.floor((width || 600) / (width < 500 ? 26 : 16)));
   const every = Math.ceil(labels.length / room);
-  return every <= 1 ? labels : labels.map((w, i) => (i % every === 0 ? w : ""));
-}
-
-/** A band over the stepper's column (x in data units) on every subplot that shares yref. */
-export function stepShapes(x, xref = "x", yref = "paper") {
-  if (x === null || x === undefined) return [];
-  return [{ type: "rect", xref, yref, x0: x - 0.5, x1: x + 0.5, y0: 0, y1: 1, line: { color: MARKER_COLOUR, width: 2 },
-            fillcolor: "rgba(194,24,91,0.08)", layer: "above" }];
+  const cut = (w) => (w.length > 12 ? `${w.slice(0, 11)}…` : w);
+  return labels.map((w, i) => (i % every === 0 ? cut(w) : ""));
 }
 
 // ---------------------------------------------------------------- the cell: heatmaps and one column
@@ -287,7 +370,7 @@ export function valueColour(v, range) {
 const SIGNED_SCALE = [[0, "rgb(5,113,176)"], [0.5, "rgb(255,255,255)"], [1, "rgb(202,0,32)"]];
 
 /** Heatmaps, one per panel (units × words), stacked; the step band is drawn over all of them. */
-export function cellsFigure(cells, tokens, { width, step = null }) {
+export function cellsFigure(cells, tokens, { width }) {
   const panels = cells.panels;
   const units = cells.units;
   const rowPx = Math.max(2, Math.min(4, Math.floor(240 / units)));
@@ -320,7 +403,6 @@ export function cellsFigure(cells, tokens, { width, step = null }) {
     layout.annotations.push({ text: panel.label, xref: "paper", yref: "paper", x: 0, y: Math.min(1, y1), xanchor: "left",
                               yanchor: "bottom", showarrow: false, font: { size: 12 } });
   });
-  layout.shapes = stepShapes(step, "x", "paper");
   return { data, layout };
 }
 
@@ -332,29 +414,36 @@ export function changedUnits(values, step, count = 3) {
     .sort((a, b) => Math.abs(b.change) - Math.abs(a.change)).slice(0, count);
 }
 
-/** One word's column of the cell: a row of squares per panel (each unit its value's colour). */
+/** One word's column of the cell: a row of squares per panel (each unit its value's colour). The
+ * squares are made once per shape and recoloured on every step. */
 export function renderColumn(node, cells, step, { memoryUnit = null, changed = [], memoryLabel = "" }) {
-  const rows = cells.panels.map((panel) => {
-    const row = document.createElement("div");
-    row.className = "col-row";
-    const name = document.createElement("span");
-    name.className = "col-name";
-    name.textContent = panel.label;
-    const strip = document.createElement("span");
-    strip.className = "col-strip";
-    strip.style.gridTemplateColumns = `repeat(${cells.units}, 1fr)`;
-    panel.values[step].forEach((v, u) => {
-      const sq = document.createElement("i");
+  const shape = `${cells.panels.map((p) => p.key).join(",")}/${cells.units}`;
+  if (node.dataset.shape !== shape) {
+    node.replaceChildren(...cells.panels.map((panel) => {
+      const row = document.createElement("div");
+      row.className = "col-row";
+      const name = document.createElement("span");
+      name.className = "col-name";
+      const strip = document.createElement("span");
+      strip.className = "col-strip";
+      strip.style.gridTemplateColumns = `repeat(${cells.units}, 1fr)`;
+      for (let u = 0; u < cells.units; u++) strip.append(document.createElement("i"));
+      row.append(name, strip);
+      return row;
+    }));
+    node.dataset.shape = shape;
+  }
+  node.querySelectorAll(".col-row").forEach((row, k) => {
+    const panel = cells.panels[k];
+    row.firstChild.textContent = panel.label;
+    const values = panel.values[step];
+    row.lastChild.childNodes.forEach((sq, u) => {
+      const v = values[u];
       sq.style.background = valueColour(v, panel.range);
-      sq.title = `${panel.label} · unit ${u + 1}: ${v.toFixed(2)}`;
-      if (u === memoryUnit) { sq.className = "memory"; sq.title += ` (${memoryLabel})`; }
-      if (changed.includes(u)) sq.classList.add("changed");
-      strip.append(sq);
+      sq.title = `${panel.label} · unit ${u + 1}: ${v.toFixed(2)}${u === memoryUnit ? ` (${memoryLabel})` : ""}`;
+      sq.className = (u === memoryUnit ? "memory" : "") + (changed.includes(u) ? " changed" : "");
     });
-    row.append(name, strip);
-    return row;
   });
-  node.replaceChildren(...rows);
 }
 
 /** Class bars (HTML): one row per class in its colour, the percentage written. */

@@ -6,6 +6,7 @@
 import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 import { Tokenizer, casingTables } from "./tokenizer.js";
 import * as R from "./reader.js"; // the drawing code the page's Read tab uses too
+import { inputProblem } from "./input_rule.js";
 
 const PALETTE = R.PALETTE;
 const PATH_COLOUR = R.PATH_COLOURS[0]; // the headline's path: dark, so it never reads as a class colour
@@ -287,6 +288,9 @@ function buildBars() {
   });
 }
 
+const PROBLEM_NOTES = { empty: "widget.empty", not_english: "widget.not_english", numbers_only: "widget.numbers_only",
+                        no_known_words: "widget.all_unknown" };
+
 function showAnswer(result) {
   const box = document.querySelector(".answer-box");
   const fills = document.querySelectorAll("#bars .fill");
@@ -300,17 +304,20 @@ function showAnswer(result) {
     $("notes").textContent = t("widget.empty");
     return;
   }
-  const allUnknown = result.known.every((k) => !k);
-  // No confident-looking answer from words the model has never seen (e.g. Korean text).
-  $("answer").textContent = allUnknown ? "" : className(result.predicted);
-  $("answer").dataset.classIndex = allUnknown ? "" : String(result.predicted);
-  box.classList.toggle("muted", allUnknown);
+  // The page's input rule (input_rule.js): no confident-looking answer for a text the page refuses
+  // (not English, no known word, numbers only), and the same reason, said in the page's language.
+  const problem = inputProblem(result.text, result.tokens, result.ids);
+  const refused = problem !== null;
+  $("answer").textContent = refused ? "" : className(result.predicted);
+  $("answer").dataset.classIndex = refused ? "" : String(result.predicted);
+  $("answer").dataset.problem = problem ?? "";
+  box.classList.toggle("muted", refused);
   result.probabilities.forEach((p, c) => {
     fills[c].style.width = `${(100 * p).toFixed(1)}%`;
     pcts[c].textContent = `${(100 * p).toFixed(1)} %`;
   });
-  if (allUnknown) {
-    notes.push(t("widget.all_unknown"));
+  if (refused) {
+    notes.push(t(PROBLEM_NOTES[problem]));
   } else {
     const unknown = [...new Set(result.tokens.filter((_, i) => !result.known[i]))];
     if (unknown.length) notes.push(t("widget.unknown_words", { words: unknown.join(", ") }));
@@ -362,8 +369,10 @@ async function drawTrajectory(result) {
   state.geometry = geo;
   if (!same) {
     drawLegend();
-    await Plotly.react("trajectory-cloud", R.cloudTraces(meta.projection, geo.D),
+    // axes by Plotly, the reference cloud on the canvas above them (web/reader.js paintCloud)
+    await Plotly.react("trajectory-cloud", R.panelTraces(geo.D),
                        R.trajectoryLayout(meta.projection, geo, true, words()), PLOT_CONFIG);
+    R.paintCloud($("trajectory-canvas"), $("trajectory-cloud"), meta.projection, geo.D);
   }
   await Plotly.react("trajectory-path", R.pathTraces(geo, { meanPooling: meta.pooling === "mean", text: words() }),
                      R.trajectoryLayout(meta.projection, geo, false, words()), PLOT_CONFIG);

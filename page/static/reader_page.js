@@ -35,6 +35,7 @@ export function init(plotly, baseHref) {
   base = baseHref;
   const params = new URLSearchParams(location.search);
   state.dims = params.get("dims") === "3" ? 3 : 2;
+  if ($("reader-layers")) bindTurning();
   const asked = params.get("step");
   if (asked !== null && asked.trim() !== "") {
     const n = Number(asked);
@@ -63,8 +64,19 @@ function cloudFor(model) {
   return state.clouds.get(model);
 }
 
-/** Draw every Read view for a new payload (null: clear them). */
+/** Draw every Read view for a new payload (null: clear them). A failure is kept in state.error
+ * (and logged): the page's own answer above still stands. */
 export async function draw(payload) {
+  try {
+    await drawViews(payload);
+    state.error = null;
+  } catch (err) {
+    state.error = String(err && err.stack ? err.stack : err);
+    console.error("rnn_demo: drawing the Read views failed", err);
+  }
+}
+
+async function drawViews(payload) {
   state.drawStart = performance.now();
   stop();
   state.payload = payload && payload.model ? payload : null;
@@ -89,14 +101,22 @@ export async function draw(payload) {
   root.dataset.drawn = String(state.drawn);
   $("reader-trajectory").dataset.headline = p.headline;
   state.drawMs = performance.now() - state.drawStart;
+  if (state.drawn === 1) state.firstDrawn = { start: state.drawStart, end: performance.now() };
 }
 
 function redrawAll() {
+  const t = [performance.now()];
   drawTrajectory();
+  t.push(performance.now());
   drawPrefix();
+  t.push(performance.now());
   drawColumnFrame();
   drawCells();
+  t.push(performance.now());
   setStep(state.step);
+  t.push(performance.now());
+  // where a redraw's time went (read by bench/bench_page.py)
+  state.parts = { trajectory: t[1] - t[0], prefix: t[2] - t[1], cells: t[3] - t[2], step: t[4] - t[3] };
 }
 
 // ---------------------------------------------------------------- the stepper
@@ -178,13 +198,14 @@ export function setStep(i) {
     b.classList.toggle("read", k < i);
     b.setAttribute("aria-pressed", String(k === i));
   });
+  document.querySelectorAll("#importance .importance .chip").forEach((chip, k) => chip.classList.toggle("current", k === i));
   $("step-after").textContent = S("after", { word: p.tokens[i] });
   const bars = $("step-bars");
   bars.classList.toggle("muted", !p.answerable);
   R.renderBars(bars, p.prefix[i], p.classes);
   moveMarker(i);
-  if (P && $("reader-prefix")?.data) P.relayout("reader-prefix", { shapes: R.stepShapes(i + 1) });
-  if (state.cellsDrawn && $("reader-cells")?.data) P.relayout("reader-cells", { shapes: R.stepShapes(i) });
+  R.placeBand($("prefix-band"), $("reader-prefix"), i + 1);
+  if (state.cellsDrawn) R.placeBand($("cells-band"), $("reader-cells"), i);
   drawColumn(i);
   // other views that follow the stepper (e.g. diagrams) listen for this; the payload is the Read's
   document.dispatchEvent(new CustomEvent("rnn-reader-step", { detail: { payload: p, step: i } }));
@@ -193,58 +214,69 @@ export function setStep(i) {
 
 // ---------------------------------------------------------------- the trajectory
 
+const VIEW = { yaw: -0.6, pitch: 0.35 }; // the 3-D view's starting angle (radians)
+
 function drawTrajectory() {
   const p = state.payload;
   const box = $("reader-trajectory");
   const flat = $("reader-layers");
-  const scene = $("reader-3d");
   if (!state.cloud || !p.paths.length) {
     box.classList.add("no-path");
     $("reader-legend").textContent = S("no_trajectory", { model: p.model });
-    if (flat.data) { P.purge("reader-cloud"); P.purge("reader-path"); }
-    if (scene.data) P.purge("reader-3d");
+    if ($("reader-cloud").data) { P.purge("reader-cloud"); P.purge("reader-path"); }
     state.geo = null;
     return;
   }
   box.classList.remove("no-path");
+  box.classList.toggle("turnable", state.dims === 3);
   drawLegend();
   const width = box.clientWidth || 600;
-  const mean = p.pooling === "mean";
-  if (state.dims === 3) {
-    flat.hidden = true;
-    scene.hidden = false;
-    const fig = R.trajectory3d(state.cloud, p.paths, { width, meanPooling: mean, text: words(), step: state.step });
-    P.react("reader-3d", fig.data, fig.layout, R.PLOT_CONFIG);
-    state.geo = { width, three: true };
-    return;
-  }
-  scene.hidden = true;
-  flat.hidden = false;
-  const old = state.geo && !state.geo.three ? state.geo : null;
-  const geo = R.trajectoryGeometry({ cloud: state.cloud, paths: p.paths, width, previous: old, key: p.model });
-  const same = old && old.key === geo.key && old.width === geo.width && geo.ranges.every((r, d) => r === old.ranges[d]);
+  const three = state.dims === 3;
+  const view = state.view || (state.view = { ...VIEW });
+  const shown = three ? R.turned(state.cloud, p.paths, view) : { cloud: state.cloud, paths: p.paths, ranges: null };
+  const old = state.geo && state.geo.turned === three ? state.geo : null;
+  const geo = R.trajectoryGeometry({ cloud: shown.cloud, paths: shown.paths, width, previous: old,
+                                     key: p.model, ranges: shown.ranges });
+  const same = !three && old && old.key === geo.key && old.width === geo.width &&
+    geo.ranges.every((r, d) => r === old.ranges[d]);
   state.geo = geo;
-  const height = R.trajectoryHeight(geo);
-  flat.style.height = `${height}px`;
+  flat.style.height = `${R.trajectoryHeight(geo)}px`;
   if (!same || !$("reader-cloud").data) {
-    P.react("reader-cloud", R.cloudTraces(state.cloud, geo.D), R.trajectoryLayout(state.cloud, geo, true, words()), R.PLOT_CONFIG);
+    // axes (and the 3-D view's arrows) by Plotly; the cloud's points on the canvas above them
+    const axes = [...R.panelTraces(geo.D), ...(three ? R.axisTraces(state.cloud, shown.axes, words()) : [])];
+    P.react("reader-cloud", axes, R.trajectoryLayout(shown.cloud, geo, true, words()), R.PLOT_CONFIG);
+    R.paintCloud($("reader-canvas"), $("reader-cloud"), shown.cloud, geo.D, three);
   }
-  state.pathTraces = R.pathTraces(geo, { meanPooling: mean, text: words() });
-  state.pathLayout = R.trajectoryLayout(state.cloud, geo, false, words());
+  P.react("reader-path", R.pathTraces(geo, { meanPooling: p.pooling === "mean", text: words() }),
+          R.trajectoryLayout(shown.cloud, geo, false, words()), R.PLOT_CONFIG);
 }
 
 function moveMarker(i) {
-  if (!state.geo || !P) return;
-  if (state.geo.three) {
-    const div = $("reader-3d");
-    const idx = [];
-    div.data.forEach((trace, k) => { if (trace.meta === "step-marker") idx.push(k); });
-    const markers = idx.map((_, d) => R.marker3d(state.payload.paths, d, i));
-    P.restyle(div, { x: markers.map((m) => m.x), y: markers.map((m) => m.y), z: markers.map((m) => m.z),
-                     text: markers.map((m) => m.text) }, idx);
-    return;
-  }
-  P.react("reader-path", [...state.pathTraces, ...R.markerTraces(state.geo, i)], state.pathLayout, R.PLOT_CONFIG);
+  R.placeRings($("reader-layers"), $("reader-cloud"), state.geo, i);
+}
+
+/** Drag (mouse or finger) on the 3-D view turns it; one redraw per frame at most. */
+function bindTurning() {
+  const layer = $("reader-layers");
+  if (layer.dataset.turning) return;
+  layer.dataset.turning = "1";
+  let start = null;
+  let frame = 0;
+  layer.addEventListener("pointerdown", (event) => {
+    if (state.dims !== 3) return;
+    start = { x: event.clientX, y: event.clientY, view: { ...state.view } };
+    layer.setPointerCapture(event.pointerId);
+  }, true); // capture: before the plots' own drag handling
+  layer.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    state.view = { yaw: start.view.yaw + (event.clientX - start.x) / 120,
+                   pitch: Math.max(-1.4, Math.min(1.4, start.view.pitch + (event.clientY - start.y) / 120)) };
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => { drawTrajectory(); moveMarker(state.step); });
+  }, true);
+  const end = () => { start = null; };
+  layer.addEventListener("pointerup", end, true);
+  layer.addEventListener("pointercancel", end, true);
 }
 
 function drawLegend() {
@@ -273,9 +305,11 @@ function drawLegend() {
   $("reader-legend").replaceChildren(...items, ...paths, marks);
 }
 
-/** The 2-D / 3-D switch (the page's radio): redrawn from what the browser already has. */
+/** The 2-D / 3-D switch (the page's radio): redrawn from what the browser already has. The 3-D
+ * view is the states' first three principal components, turned by dragging. */
 export function setDims(value) {
   state.dims = value === "3-D" || value === 3 ? 3 : 2;
+  bindTurning();
   if (!state.payload) return;
   drawTrajectory();
   moveMarker(state.step);
@@ -288,7 +322,7 @@ function drawPrefix() {
   const div = $("reader-prefix");
   const positions = p.tokens.map((_, i) => i + 1);
   const fig = R.prefixFigure({ positions, labels: p.tokens, prefix: p.prefix, classNames: p.classes, text: words(),
-                               width: div.clientWidth || undefined, step: state.step });
+                               width: div.clientWidth || undefined });
   P.react(div, fig.data, fig.layout, R.PLOT_CONFIG);
 }
 
@@ -329,9 +363,11 @@ export function drawCells() {
     div.textContent = S("no_cells", { model: p.model });
     return;
   }
+  $("cells-title").textContent = `${p.model}: ${p.cells.label}`;
   if (!div.offsetParent) return; // closed: drawn when opened
   if (!div.data) div.textContent = "";
-  const fig = R.cellsFigure(p.cells, p.tokens, { width: div.clientWidth || undefined, step: state.step });
+  const fig = R.cellsFigure(p.cells, p.tokens, { width: div.clientWidth || undefined });
   P.react(div, fig.data, fig.layout, R.PLOT_CONFIG);
   state.cellsDrawn = true;
+  R.placeBand($("cells-band"), div, state.step);
 }
