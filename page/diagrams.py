@@ -108,7 +108,7 @@ def diagram_json(entry: ModelEntry, tr: states.Trace, steps: int, choice: str | 
 # The container on the Read tab (static; diagrams.js draws into it).
 NETWORK_HTML = """<div id="reader-network" class="reader-view">
 <p id="net-title" class="diagram-title"></p><p id="net-help" class="diagram-help"></p>
-<div id="net-scroll" class="net-scroll" tabindex="0"><div id="net-grid" class="net-grid"></div></div>
+<div id="net-scroll" class="net-scroll" tabindex="0" role="region"><div id="net-grid" class="net-grid"></div></div>
 <p id="net-readout" class="diagram-help"></p>
 <div id="cell-box" class="cell-box"><p id="cell-title" class="diagram-title"></p>
 <div class="cell-main"><div id="cell-svg" class="cell-svg"></div><div class="cell-side">

@@ -113,6 +113,7 @@ function build() {
   const p = state.payload;
   const d = p.diagram;
   $("net-title").textContent = S("net_title");
+  $("net-scroll").setAttribute("aria-label", S("net_title")); // the scrolling region, named for screen readers
   $("net-help").textContent = d.kind === "bag" ? S("net_help_bag") : S("net_help");
   $("net-readout").textContent = d.readout;
   buildNetwork(p, d);
@@ -623,6 +624,10 @@ function packBlock(node, batch, { title, help, id, notes = [] }) {
     grid.append(tr);
   }
   const scroll = el("div", "pack-scroll");
+  // a region the keyboard can reach and scroll, named by its caption (a wide batch scrolls on a phone)
+  Object.assign(scroll, { tabIndex: 0 });
+  scroll.setAttribute("role", "region");
+  scroll.setAttribute("aria-label", S("pack_padded"));
   scroll.append(grid);
 
   // the packed data, one group per time step, and the batch sizes
