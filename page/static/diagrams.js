@@ -353,6 +353,7 @@ const LAYOUT = {
   },
 };
 const GATE_W = 56;
+const UNIT_CHAR = 7; // about the width of one character of a gate's unit line (13 px digits, the phone's size), generously
 const GATE_H = 52;
 
 /** A symbol with a subscript (SVG tspans shifted by dy: baseline-shift is drawn unevenly). */
@@ -417,7 +418,8 @@ function buildCell(p) {
     const title = svg("title", {}, panel.label);
     g.append(title, head, mean, one);
     root.append(g);
-    parts[key] = { g, mean, one, panel };
+    one.setAttribute("lengthAdjust", "spacingAndGlyphs");
+    parts[key] = { g, mean, one, panel, fit: 2 * wide - 5 };
   }
   for (const [key, symbol, y] of layout.ends) {
     const panel = panelOf(key);
@@ -428,7 +430,8 @@ function buildCell(p) {
     const one = svg("text", { x: 350, y: y + 33, "text-anchor": "middle", class: "gate-unit" });
     g.append(svg("title", {}, panel.label), head, mean, one);
     root.append(g);
-    parts[key] = { g, mean, one, panel };
+    one.setAttribute("lengthAdjust", "spacingAndGlyphs");
+    parts[key] = { g, mean, one, panel, fit: 53 };
   }
   host.replaceChildren(root);
   state.cell = { kind, parts, unit };
@@ -470,7 +473,11 @@ function moveCell(p, step) {
     const values = part.panel.values[step];
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
     part.mean.textContent = fixed(mean);
-    part.one.textContent = cell.unit === null ? "" : `u${cell.unit + 1} ${fixed(values[cell.unit])}`;
+    const one = cell.unit === null ? "" : `u${cell.unit + 1} ${fixed(values[cell.unit])}`;
+    part.one.textContent = one;
+    // "u18 -0.21" is wider than a gate: squeezed into the box (no layout read: by its length alone)
+    if (one.length * UNIT_CHAR > part.fit) part.one.setAttribute("textLength", String(part.fit));
+    else part.one.removeAttribute("textLength");
     part.g.classList.toggle("picked", part.panel.key === state.gate);
     part.meanValue = mean;
   }
