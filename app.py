@@ -95,7 +95,7 @@ with gr.Blocks(title="How recurrent networks read headlines") as demo:
     tab = {}  # tab name -> gr.Tab, made from the tab table
     with gr.Tabs(selected=tabs.BY_NAME["read"].elem_id, elem_id="views") as tab_bar:
         with new_tab("read") as tab["read"]:
-            gr.Markdown(T("view.h_answer"))
+            gr.Markdown(T("view.h_answer"), elem_id="answer-head")
             gr.Markdown(T("help.answer"), elem_classes=["help"])
             table = gr.Dataframe(label=T("app.all_headlines"), interactive=False, wrap=True, max_height=360,
                                  elem_id="table", column_widths=["48px", "38%"], visible=False)

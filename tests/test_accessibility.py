@@ -18,10 +18,15 @@ from test_web import ROOT, ensure_node_modules, fp32_site, int8_site, need, open
 from test_web import server as widget_server  # noqa: F401
 
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
-# What each tab draws, once computed (the Read tab's figures are drawn elsewhere; not checked here)
-PLOTS = {"read": [], "compare": ["compare-bars", "compare-paths"], "card": ["confusion", "curves"],
+# What each tab draws, once computed (the Read tab's are drawn in the browser from its payload)
+PLOTS = {"read": ["reader-cloud", "reader-path", "reader-prefix"], "compare": ["compare-bars", "compare-paths"], "card": ["confusion", "curves"],
          "packing": ["packing-plot", "batching-plot"], "order": ["order-plot"], "memory": ["memory-plot", "memory-curves"],
          "api": []}
+
+
+def _drawn(page, elem_id: str, timeout: int = 90_000) -> None:
+    """A Plotly figure inside #elem_id, or #elem_id itself drawn by Plotly (the Read tab's views)."""
+    page.wait_for_selector(f"#{elem_id} .main-svg", timeout=timeout)
 
 
 def axe_violations(page) -> list[str]:
@@ -97,7 +102,7 @@ SPLIT_NUMBERS = """() => [...document.querySelectorAll('.prose td')].filter(td =
 def _open(page, index: int, name: str) -> None:
     page.locator("[role=tablist] [role=tab]").nth(index).click()
     for plot in PLOTS[name]:
-        _plot_ready(page, plot, timeout=90_000)
+        _drawn(page, plot)
     if name == "api":
         page.wait_for_function("(document.querySelector('#api-md')?.innerText || '').includes('Client(')")
     page.wait_for_timeout(600)  # Plotly's relayout after the tab becomes visible
@@ -167,6 +172,22 @@ def test_long_headline_table_keeps_answer_and_probabilities_in_view(server, brow
     assert len(cells) == 2
     for row in cells:
         assert all(value and visible for value, visible in row), row  # the answer and the four probabilities
+    assert axe_violations(page) == []
+    page.close()
+
+
+@pytest.mark.parametrize("tab", TAB_NAMES)
+def test_embed_mode_passes_axe(server, browser, tab):
+    """?embed=1 (page/assets.py, page.css .rnn-embed) in a phone-sized frame, Korean, stepped to a middle
+    word on the Read tab: the compact page is checked as the lesson page is."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.goto(server.url + f"?embed=1&lang=ko&tab={tab}&step=3")
+    page.wait_for_function("document.documentElement.classList.contains('rnn-embed') || "
+                           "document.body.classList.contains('rnn-embed')", timeout=60_000)
+    page.wait_for_function("(window.rnnReaderState?.drawn || 0) > 0", timeout=90_000)
+    for plot in PLOTS[tab]:
+        _drawn(page, plot)
+    page.wait_for_timeout(600)
     assert axe_violations(page) == []
     page.close()
 

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import parse_qs, quote, urljoin, urlparse
 
 import numpy as np
 import pytest
@@ -532,15 +532,15 @@ def test_app_serves_and_links_a_built_widget(int8_site, browser):
             except OSError:
                 time.sleep(0.5)
         assert up, "app.py did not answer"
-        link = f"/gradio_api/file={quote((int8_site / 'index.html').resolve().as_posix())}"
         page = browser.new_page()
         page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_selector(f'a[href="{link}"]', timeout=60_000)  # the page links to the widget
+        page.wait_for_selector('a[href$="/widget/"]', timeout=60_000)  # the page links to the widget's route
+        link = urljoin(f"http://127.0.0.1:{port}/", page.get_attribute('a[href$="/widget/"]', "href"))
+        assert str(int8_site) not in page.content()  # no server path anywhere on the page
         page.close()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{link}", timeout=10) as r:
+        with urllib.request.urlopen(link, timeout=10) as r:
             assert b'id="answer"' in r.read()
-        wasm = link.replace("index.html", "vendor/ort-wasm-simd-threaded.wasm")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{wasm}", timeout=30) as r:
+        with urllib.request.urlopen(link + "vendor/ort-wasm-simd-threaded.wasm", timeout=30) as r:
             assert r.headers["content-type"] == "application/wasm"  # streaming compile needs it
     finally:
         proc.terminate()

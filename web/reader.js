@@ -77,7 +77,7 @@ export function trajectoryLayout(cloud, geo, withAxes, text) {
   const D = geo.D;
   const layout = {
     width: geo.width, height: trajectoryHeight(geo), autosize: false,
-    margin: { l: 52, r: 10, t: D > 1 ? 30 : 10, b: 48, pad: 0 }, showlegend: false, hovermode: "closest",
+    margin: { l: 52, r: 10, t: D > 1 ? 30 : 10, b: 54, pad: 0 }, showlegend: false, hovermode: "closest",
     dragmode: false, font: { size: 12 }, annotations: [],
     paper_bgcolor: withAxes ? "#fff" : "rgba(0,0,0,0)", plot_bgcolor: withAxes ? "#fbfcfd" : "rgba(0,0,0,0)",
   };
@@ -89,7 +89,7 @@ export function trajectoryLayout(cloud, geo, withAxes, text) {
     // a turned 3-D view has no meaningful x/y axes: its own arrows (axisTraces) name PC1-PC3
     const common = { fixedrange: true, zeroline: false, automargin: false, visible: withAxes && !geo.turned };
     layout[`xaxis${suffix}`] = { ...common, domain: xDomain, anchor: `y${suffix}`, range: geo.ranges[d].x,
-                                 title: { text: axisTitle(dir, 0, text), standoff: 6 } };
+                                 title: { text: axisTitle(dir, 0, text), standoff: 12 } };
     layout[`yaxis${suffix}`] = { ...common, domain: yDomain, anchor: `x${suffix}`, range: geo.ranges[d].y,
                                  title: { text: axisTitle(dir, 1, text), standoff: 4 } };
     if (D > 1 && withAxes) {
