@@ -1,11 +1,12 @@
 """The Read tab's numbers for the browser: the page draws them (web/reader.js), the server only computes.
 
-One Read sends one payload (`reader_payload`, a few KB to a few tens of KB): for the first headline
-its words, the state after each word projected per reading direction, the prediction after each word,
-each word's importance, and one layer/direction's hidden state, cell state and gates per word; for
-the other headlines only their paths. The reference cloud of a model does not change between Reads,
-so it is sent once per model by its own route (`cloud_json`, served by page/assets.py) and kept by
-the browser. Moving the word stepper then needs no request at all.
+One Read sends one payload (`reader_payload`, a few KB to a few tens of KB): for the first headline its
+words, the state after each word projected per reading direction, the prediction after each word, each
+word's importance, and one layer/direction's hidden state, cell state and gates per word (as whole
+hundredths, which page/static/reader_page.js divides back); for the other headlines only their paths.
+The reference cloud of a model does not change between Reads, so it is sent once per model by its own
+route (`cloud_json`, served by page/assets.py) and kept by the browser.
+Moving the word stepper then needs no request at all.
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ WORD_LIMIT = 60  # per-word views (stepper, prediction as it reads, cells) show 
 MAX_PATHS = 8  # headlines drawn in the trajectory (the first one is the one the stepper walks)
 KEEP = 0.9  # a forget (LSTM) or update (GRU) gate at or above this keeps most of the unit's old value
 COORD_DIGITS = 3  # a few hundred pixels of plot cannot show more
-VALUE_DIGITS = 2  # gate and state values: heatmap colours and two printed digits
 # the gate whose value near 1 means "keep the old memory", per cell type
 MEMORY_GATE = {"lstm": "forget gate", "gru": "update gate"}
 
@@ -123,15 +123,16 @@ def cells_json(entry: ModelEntry, tr: states.Trace, choice: str | None, steps: i
     cell = tr.cell_trace(int(layer) - 1, states.DIRECTION_NAMES.index(direction))
     kind = entry.ckpt.config.cell
     panels = [{"key": "hidden", "label": i18n.tr("plot.hidden_state"), "range": [-1, 1],
-               "values": _r(cell.hidden[:steps], VALUE_DIGITS)}]
+               "hundredths": diagrams.hundredths(cell.hidden[:steps])}]
     if cell.cell is not None:
         bound = max(1.0, float(np.abs(cell.cell[:steps]).max()))
         panels.append({"key": "cell", "label": i18n.tr("plot.cell_state"), "range": [-bound, bound],
-                       "values": _r(cell.cell[:steps], VALUE_DIGITS)})
+                       "hundredths": diagrams.hundredths(cell.cell[:steps])})
     for name, values in cell.gates.items():
         signed = name in ("cell candidate", "candidate")
         panels.append({"key": name.replace(" ", "_"), "label": i18n.tr("plot.gate_" + name.replace(" ", "_")),
-                       "range": [-1, 1] if signed else [0, 1], "values": _r(values[:steps], VALUE_DIGITS)})
+                       "range": [-1, 1] if signed else [0, 1],
+                       "hundredths": diagrams.hundredths(values[:steps])})
     found = memory_unit(cell.gates[MEMORY_GATE[kind]][:steps]) if kind in MEMORY_GATE else None
     label = i18n.tr("plot.layer", layer=layer, direction=i18n.tr(f"plot.{direction}"))
     return {"choice": choice, "label": label, "kind": kind, "units": int(cell.hidden.shape[1]), "panels": panels,

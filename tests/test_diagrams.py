@@ -54,7 +54,8 @@ def test_rows_hold_every_layer_and_direction_and_the_pickers_row_once(reg, model
     assert len(chosen) == 1 and chosen[0]["hundredths"] is None  # sent once: it is the cells view's hidden panel
     name = f"layer {chosen[0]['layer'] + 1} {('forward', 'backward')[chosen[0]['direction']]}"
     assert name == payload["cells"]["choice"] == diagrams.chosen_row(entry, choice)
-    hidden = next(p for p in payload["cells"]["panels"] if p["key"] == "hidden")["values"]
+    hidden = next(p for p in payload["cells"]["panels"] if p["key"] == "hidden")["hundredths"]
+    hidden = np.array(hidden) / 100
     for row in d["rows"]:
         values = hidden if row["cells"] else np.array(row["hundredths"]) / 100
         assert np.allclose(values, tr.cell_trace(row["layer"], row["direction"]).hidden, atol=5e-3)  # 2 decimals

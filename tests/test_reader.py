@@ -62,8 +62,10 @@ def test_cells_hold_the_recomputed_states(reg, model, keys):
     cell = tr.cell_trace(0, 0)
     sources = {"hidden": cell.hidden, "cell": cell.cell, **{k.replace(" ", "_"): v for k, v in cell.gates.items()}}
     for panel in cells["panels"]:
-        assert np.array(panel["values"]).shape == (len(tr.tokens), cells["units"])  # (T, H): a column per word
-        assert np.allclose(panel["values"], sources[panel["key"]], atol=5e-3)
+        values = np.array(panel["hundredths"]) / 100  # whole hundredths: two decimals, written as integers
+        assert values.shape == (len(tr.tokens), cells["units"])  # (T, H): a column per word
+        assert np.allclose(values, sources[panel["key"]], atol=5e-3)
+        assert all(isinstance(v, int) for word in panel["hundredths"] for v in word)
     assert cells["changed_key"] == ("cell" if "cell" in keys else "hidden")
 
 
@@ -73,7 +75,7 @@ def test_a_chosen_layer_and_direction(reg):
         "layer 1 forward", "layer 1 backward", "layer 2 forward", "layer 2 backward"]
     cells = reader.reader_payload(reg, [HEADLINE], "bilstm-2layer", "layer 1 backward")["cells"]
     assert cells["choice"] == "layer 1 backward"
-    assert np.allclose(cells["panels"][0]["values"], tr.cell_trace(0, 1).hidden, atol=5e-3)
+    assert np.allclose(np.array(cells["panels"][0]["hundredths"]) / 100, tr.cell_trace(0, 1).hidden, atol=5e-3)
     default = reader.reader_payload(reg, [HEADLINE], "bilstm-2layer", "layer 9 sideways")["cells"]
     assert default["choice"] == "layer 2 forward"  # an unknown choice falls back to what the trajectory shows
 
@@ -114,7 +116,7 @@ def test_long_headlines_keep_their_per_word_views_to_the_word_limit(reg):
     payload = page.payload
     assert payload["words"] == 160 and len(payload["tokens"]) == reader.WORD_LIMIT
     assert len(payload["prefix"]) == reader.WORD_LIMIT and len(payload["importance"]) == reader.WORD_LIMIT
-    assert all(len(p["values"]) == reader.WORD_LIMIT for p in payload["cells"]["panels"])
+    assert all(len(p["hundredths"]) == reader.WORD_LIMIT for p in payload["cells"]["panels"])
     assert len(payload["paths"][0]["tokens"]) == 160  # the path itself is whole
     assert f"first {reader.WORD_LIMIT} of the headline\\'s 160 words" in page.notes  # plain-text Markdown
     assert page.importance.count('class="chip"') == reader.WORD_LIMIT + 2  # + the legend's two

@@ -89,6 +89,10 @@ async function drawViews(payload) {
     return;
   }
   const p = state.payload;
+  // the cell's values arrive as whole hundredths (page/reader.py: a third fewer bytes than floats)
+  for (const panel of p.cells ? p.cells.panels : []) {
+    if (panel.hundredths) { panel.values = panel.hundredths.map((word) => word.map((v) => v / 100)); delete panel.hundredths; }
+  }
   state.steps = p.tokens.length;
   const asked = state.linkStep;
   state.linkStep = null; // a link's step applies to its first Read only
