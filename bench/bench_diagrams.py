@@ -28,8 +28,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_page import ARGS, CHROMIUM, STEPS_JS, start_app  # noqa: E402  (bench/bench_page.py)
-from load import stop_server  # noqa: E402  (bench/load.py)
+from bench_page import ARGS, CHROMIUM, STEPS_JS  # noqa: E402  (bench/bench_page.py)
+from load import start_server, stop_server  # noqa: E402  (bench/load.py)
 from rnn_demo.catalog import EXAMPLES  # noqa: E402
 
 GOAL_MS = 30
@@ -97,7 +97,7 @@ def main() -> None:
         raise SystemExit("--runs must be >= 1")
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
-    proc, log = start_app(args.port)
+    proc, _, log = start_server(args.port)
     try:
         load_before = os.getloadavg()[0]
         results = measure(f"http://127.0.0.1:{args.port}/", args.model, args.runs)

@@ -31,10 +31,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,32 +40,13 @@ from pathlib import Path
 import httpx
 import psutil
 
+from load import start_server  # bench/load.py
+
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_MB = 700
 MB = 2**20
 CASES = ("big", "chunked", "six", "many", "analyze", "unread")
 ROUTES = ("call", "call/v2", "queue/join", "run", "api")  # under /gradio_api/
-
-
-def start(app_dir: Path, port: int, timeout: float = 180.0):
-    url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return proc, url, log
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"app.py did not answer on {url} within {timeout}s")
 
 
 class Sampler:
@@ -290,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the rows to this file")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its server
-    proc, url, log = start(args.app_dir, args.port)
+    proc, url, log = start_server(args.port, app_dir=args.app_dir)
     rows = []
     try:
         print(f"{url} ({args.app_dir}); {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")

@@ -25,18 +25,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from load import stop_server  # noqa: E402  (bench/load.py)
+from load import start_server, stop_server  # noqa: E402  (bench/load.py)
 from rnn_demo.catalog import EXAMPLES  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -81,25 +78,6 @@ STEPS_JS = """async () => {
   }
   return times;
 }"""
-
-
-def start_app(port: int) -> tuple[subprocess.Popen, object]:
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                return proc, log
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit(f"app.py did not answer on port {port} within 120 s")
 
 
 def first_word(headline: str) -> str:
@@ -176,7 +154,7 @@ def main() -> None:
         raise SystemExit("--runs must be >= 1")
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
-    proc, log = start_app(args.port)
+    proc, _, log = start_server(args.port)
     try:
         load_before = os.getloadavg()[0]
         results = measure(f"http://127.0.0.1:{args.port}/", args.model, args.runs)

@@ -36,18 +36,19 @@ WORDS = ("markets rally as central bank signals rate cuts striker scores twice i
          "researchers find new species quarterly profits beat forecasts election results spark protests").split()
 
 
-def start_server(port: int, env: dict | None = None, timeout: float = 180.0) -> tuple[subprocess.Popen, str, object]:
-    """`python app.py` on 127.0.0.1:port; returns (process, url, log file) once it answers HTTP 200."""
+def start_server(port: int, env: dict | None = None, timeout: float = 180.0,
+                 app_dir: Path = ROOT) -> tuple[subprocess.Popen, str, object]:
+    """`python app.py` (in `app_dir`) on 127.0.0.1:port; returns (process, url, log file) once it answers HTTP 200."""
     url = f"http://127.0.0.1:{port}/"
     full = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
             "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would block the server
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=full, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.seek(0)
-            raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read()}")
+            raise SystemExit(f"app.py exited with {proc.returncode}:\n{log.read()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:

@@ -26,6 +26,8 @@ def _refused(component, exc: gr.Error) -> gr.Error:
     return gr.Error(str(exc), print_exception=False)
 
 
+# Two small classes, not one mixin: Gradio picks a template component's frontend from its first base
+# class (Block.get_block_name uses __class__.__base__), so the Gradio component must come first.
 class Choice(gr.Dropdown):
     """gr.Dropdown whose refused value is logged in one line."""
 
